@@ -1,0 +1,24 @@
+# Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+{
+    "name": "SMS Marketing Extended",
+    "summary": "SMS campaigns at scale: exact GSM counting, approved senders, "
+    "credit-checked exactly-once delivery, tracked links and consent",
+    "version": "17.0.1.0.0",
+    "category": "Marketing/SMS Marketing",
+    "website": "https://github.com/sms-marketing-ext/sms_marketing_ext",
+    "author": "sms_marketing_ext contributors",
+    "license": "LGPL-3",
+    "depends": [
+        "mass_mailing_sms",
+        "link_tracker",
+        "phone_validation",
+        "iap",
+    ],
+    "external_dependencies": {
+        "python": ["phonenumbers"],
+    },
+    "data": [
+        "security/sms_marketing_security.xml",
+        "security/ir.model.access.csv",
+    ],
+}
