@@ -1,0 +1,1 @@
+from . import sms_links, sms_segments, sms_sender
