@@ -20,5 +20,16 @@
     "data": [
         "security/sms_marketing_security.xml",
         "security/ir.model.access.csv",
+        "security/sms_marketing_rules.xml",
+        "views/sms_sender_views.xml",
+        "views/mailing_mailing_views.xml",
+        "views/res_config_settings_views.xml",
+        "views/sms_marketing_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "sms_marketing_ext/static/src/js/**/*",
+            "sms_marketing_ext/static/src/xml/**/*",
+        ],
+    },
 }

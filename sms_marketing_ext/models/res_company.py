@@ -1,0 +1,39 @@
+from urllib.parse import urlsplit
+
+from odoo import _, api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class ResCompany(models.Model):
+    _inherit = "res.company"
+
+    sms_max_segments = fields.Integer(
+        "Maximum SMS parts",
+        default=6,
+        help="A mailing whose message needs more parts per recipient cannot be sent or scheduled.",
+    )
+    sms_short_link_base = fields.Char(
+        "Short link domain",
+        help="Base URL of tracked links in SMS, such as https://go.example.com (it must reach this "
+        "Odoo). Shorter means fewer characters per SMS. Empty: the website's base URL.",
+    )
+
+    @api.constrains("sms_max_segments")
+    def _check_sms_max_segments(self):
+        for company in self:
+            if not 1 <= company.sms_max_segments <= 255:
+                raise ValidationError(_("The maximum number of SMS parts is between 1 and 255."))
+
+    @api.constrains("sms_short_link_base")
+    def _check_sms_short_link_base(self):
+        for company in self.filtered("sms_short_link_base"):
+            parts = urlsplit(company.sms_short_link_base)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+                raise ValidationError(
+                    _("The short link domain must be a web address such as https://go.example.com, not %s.",
+                      company.sms_short_link_base)
+                )
+
+    def _sms_short_link_base(self):
+        self.ensure_one()
+        return (self.sms_short_link_base or self.get_base_url()).rstrip("/")

@@ -1,0 +1,8 @@
+from odoo import fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    sms_max_segments = fields.Integer(related="company_id.sms_max_segments", readonly=False)
+    sms_short_link_base = fields.Char(related="company_id.sms_short_link_base", readonly=False)
