@@ -1,1 +1,5 @@
-from . import mailing_mailing, res_company, res_config_settings, sms_sender
+from . import mailing_mailing
+from . import mailing_trace
+from . import res_company
+from . import res_config_settings
+from . import sms_sender

@@ -1,1 +1,5 @@
-from . import test_install, test_mailing_composer, test_sms_counter_browser, test_sms_segments, test_sms_sender
+from . import test_install
+from . import test_mailing_composer
+from . import test_sms_counter_browser
+from . import test_sms_segments
+from . import test_sms_sender

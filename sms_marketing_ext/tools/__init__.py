@@ -1,1 +1,3 @@
-from . import sms_links, sms_segments, sms_sender
+from . import sms_links
+from . import sms_segments
+from . import sms_sender
