@@ -1,0 +1,7 @@
+"""Entry point for ``python3 -m gateway ...`` (same CLI as ``python3 gateway/sms_gateway.py ...``)."""
+
+import sys
+
+from gateway.sms_gateway import main
+
+sys.exit(main())
