@@ -133,6 +133,10 @@ ensure_template_db() {
     echo "$tpl"
 }
 
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
 # Odoo's browser tours need a Chromium on PATH (and websocket-client, from requirements-dev.txt).
 ensure_chromium() {
     command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
