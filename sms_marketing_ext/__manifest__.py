@@ -21,10 +21,14 @@
         "security/sms_marketing_security.xml",
         "security/ir.model.access.csv",
         "security/sms_marketing_rules.xml",
+        "data/ir_cron_data.xml",
         "views/sms_sender_views.xml",
+        "views/sms_gateway_views.xml",
         "views/mailing_mailing_views.xml",
         "views/res_config_settings_views.xml",
         "views/sms_marketing_menus.xml",
+        "wizard/mailing_sms_audience_views.xml",
+        "wizard/mailing_list_sms_import_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

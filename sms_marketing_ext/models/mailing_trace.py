@@ -45,11 +45,25 @@ class MailingTrace(models.Model):
     sms_report_date = fields.Datetime("Delivery report", readonly=True)
 
     def init(self):
-        super().init()
+        res = super().init()
         self.env.cr.execute(
             SQL(
                 "CREATE UNIQUE INDEX IF NOT EXISTS mailing_trace_sms_uuid_uniq "
                 "ON mailing_trace (sms_uuid) WHERE sms_uuid IS NOT NULL"
+            )
+        )
+        # One SMS per number per mailing, whatever retries or concurrent workers do.
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS mailing_trace_sms_mailing_number_uniq "
+                "ON mailing_trace (mass_mailing_id, sms_number) WHERE sms_uuid IS NOT NULL"
+            )
+        )
+        # Duplicates across A/B siblings and the frequency cap look traces up by number.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mailing_trace_sms_number_idx "
+                "ON mailing_trace (sms_number, sent_datetime) WHERE trace_type = 'sms'"
             )
         )
         # The send cron claims outgoing SMS traces of a mailing in id order.
@@ -59,6 +73,7 @@ class MailingTrace(models.Model):
                 "ON mailing_trace (mass_mailing_id, id) WHERE trace_type = 'sms' AND trace_status = 'outgoing'"
             )
         )
+        return res
 
     @api.model
     def _sms_apply_delivery_report(self, uuid, state, report_date=None):

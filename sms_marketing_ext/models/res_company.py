@@ -18,11 +18,24 @@ class ResCompany(models.Model):
         "Odoo). Shorter means fewer characters per SMS. Empty: the website's base URL.",
     )
 
+    sms_frequency_cap_hours = fields.Integer(
+        "Frequency cap (hours)",
+        default=0,
+        help="Numbers that received a marketing SMS in the last N hours are left out of new mailings. "
+        "0: no cap.",
+    )
+
     @api.constrains("sms_max_segments")
     def _check_sms_max_segments(self):
         for company in self:
             if not 1 <= company.sms_max_segments <= 255:
                 raise ValidationError(_("The maximum number of SMS parts is between 1 and 255."))
+
+    @api.constrains("sms_frequency_cap_hours")
+    def _check_sms_frequency_cap_hours(self):
+        for company in self:
+            if not 0 <= company.sms_frequency_cap_hours <= 24 * 365:
+                raise ValidationError(_("The frequency cap is between 0 (no cap) and 8760 hours (a year)."))
 
     @api.constrains("sms_short_link_base")
     def _check_sms_short_link_base(self):

@@ -7,11 +7,13 @@ so the counter knows the exact length of every recipient's SMS before any is ren
 
 import re
 
+from .sms_tokens import token_length
+
 # Same URL pattern as odoo.tools.TEXT_URL_REGEX (kept here so this module stays Odoo-free).
 TEXT_URL_REGEX = r"https?://[\w@:%.+&~#=/-]+(?:\?\S+)?"
 
-LINK_TOKEN_LENGTH = 12
-OPTOUT_TOKEN_LENGTH = 16
+LINK_TOKEN_LENGTH = token_length("link")
+OPTOUT_TOKEN_LENGTH = token_length("optout")
 
 
 def short_link(short_base, code, token):
@@ -34,3 +36,25 @@ def render_for_count(body, short_base, code_length, optout_footer_template=None)
     if optout_footer_template:
         rendered += optout_footer_template % {"url": optout_url(short_base, "x" * OPTOUT_TOKEN_LENGTH)}
     return rendered
+
+
+def split_links(body):
+    """``(literals, urls)``: the body cut around its URLs, ``len(literals) == len(urls) + 1``."""
+    literals, urls, position = [], [], 0
+    for match in re.finditer(TEXT_URL_REGEX, body or ""):
+        literals.append(body[position:match.start()])
+        urls.append(match.group(0))
+        position = match.end()
+    literals.append((body or "")[position:])
+    return literals, urls
+
+
+def render(literals, link_prefixes, link_token, footer=""):
+    """One recipient's SMS: the literals joined by the tracked links (``link_prefixes`` are the
+    ``<short base>/r/<code>/`` of each URL, in order) carrying the recipient's token."""
+    pieces = [literals[0]]
+    for prefix, literal in zip(link_prefixes, literals[1:], strict=True):
+        pieces.append(prefix + link_token)
+        pieces.append(literal)
+    pieces.append(footer)
+    return "".join(pieces)

@@ -1,0 +1,292 @@
+import logging
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..tools.sms_gateway_api import (
+    MAX_BATCH,
+    GatewayAccessError,
+    GatewayConfigurationError,
+    GatewayError,
+    GatewayInsufficientCreditError,
+    GatewayTransientError,
+    OdooIapSmsApi,
+    SmsGatewayApi,
+)
+
+_logger = logging.getLogger(__name__)
+
+ADMIN_GROUP = "sms_marketing_ext.group_sms_marketing_admin"
+WEBHOOK_KINDS = ("status", "inbound")
+
+
+def _new_webhook_secret():
+    return secrets.token_hex(32)
+
+
+class SmsGateway(models.Model):
+    """Where a company's SMS go: stock Odoo IAP, or a gateway speaking the project's IAP-style
+    JSON-RPC protocol (account token, price list, signed delivery reports and inbound messages)."""
+
+    _name = "sms.gateway"
+    _description = "SMS Gateway"
+    _inherit = ["mail.thread"]
+    _order = "company_id, is_default desc, name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    provider = fields.Selection(
+        [
+            ("odoo_iap", "Odoo IAP"),
+            ("jsonrpc", "IAP-style JSON-RPC gateway"),
+        ],
+        required=True,
+        default="jsonrpc",
+        tracking=True,
+        help="Odoo IAP: the stock Odoo SMS service and its credits.\n"
+        "IAP-style JSON-RPC gateway: any gateway following the project's gateway protocol, "
+        "reached at the base URL with the account token.",
+    )
+    base_url = fields.Char(
+        "Base URL", tracking=True, help="The API lives under <base URL>/api/sms/1/, e.g. https://sms.example.com."
+    )
+    account_token = fields.Char(
+        copy=False, groups=ADMIN_GROUP, help="Secret token of the account at the gateway, sent with every call."
+    )
+    webhook_secret = fields.Char(
+        copy=False,
+        groups=ADMIN_GROUP,
+        default=lambda self: _new_webhook_secret(),
+        help="Shared with the gateway: it signs delivery reports and inbound messages with it "
+        "(X-SMS-Signature header); callbacks without the right signature are refused.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, tracking=True, index=True
+    )
+    is_default = fields.Boolean(
+        "Default", copy=False, tracking=True, help="The gateway SMS mailings of this company go through."
+    )
+    batch_size = fields.Integer(
+        default=MAX_BATCH, tracking=True, help=f"Messages per send call, 1 to {MAX_BATCH}."
+    )
+    throughput = fields.Integer(
+        default=0, tracking=True, help="Messages per second at most; 0 means unlimited."
+    )
+    timeout = fields.Integer("Timeout (s)", default=10, tracking=True, help="Seconds to wait for each call's answer.")
+    max_attempts = fields.Integer(
+        "Max attempts",
+        default=8,
+        tracking=True,
+        help="Send attempts of one message (network failures, server errors) before it is given up.",
+    )
+    active = fields.Boolean(default=True, tracking=True)
+    balance = fields.Float(digits=(16, 4), readonly=True, help="Credits on the account at the last refresh.")
+    balance_date = fields.Datetime("Balance refreshed on", readonly=True)
+    price_default = fields.Float(
+        "Default price", digits=(16, 4), readonly=True, help="Credits per SMS part for countries without a price."
+    )
+    price_ids = fields.One2many("sms.gateway.price", "gateway_id", "Country prices", readonly=True)
+    status_webhook_url = fields.Char("Delivery report URL", compute="_compute_webhook_urls")
+    inbound_webhook_url = fields.Char("Inbound message URL", compute="_compute_webhook_urls")
+
+    def _compute_webhook_urls(self):
+        for gateway in self:
+            gateway.status_webhook_url = gateway._webhook_url("status") if gateway.id else False
+            gateway.inbound_webhook_url = gateway._webhook_url("inbound") if gateway.id else False
+
+    # ------------------------------------------------------------
+    # CONSTRAINTS AND ORM
+    # ------------------------------------------------------------
+
+    @api.constrains("batch_size")
+    def _check_batch_size(self):
+        for gateway in self:
+            if not 1 <= gateway.batch_size <= MAX_BATCH:
+                raise ValidationError(
+                    _(
+                        "The batch size of gateway %(gateway)s must be between 1 and %(max)s messages per call "
+                        "(the protocol's limit), not %(size)s.",
+                        gateway=gateway.name,
+                        max=MAX_BATCH,
+                        size=gateway.batch_size,
+                    )
+                )
+
+    @api.constrains("throughput", "timeout", "max_attempts")
+    def _check_limits(self):
+        for gateway in self:
+            if gateway.throughput < 0:
+                raise ValidationError(_("The throughput is a number of messages per second, 0 for unlimited."))
+            if gateway.timeout < 1:
+                raise ValidationError(_("The timeout is at least 1 second."))
+            if gateway.max_attempts < 1:
+                raise ValidationError(_("A message is attempted at least once (max attempts >= 1)."))
+
+    @api.constrains("provider", "base_url")
+    def _check_base_url(self):
+        for gateway in self.filtered(lambda g: g.provider == "jsonrpc"):
+            if not (gateway.base_url or "").startswith(("http://", "https://")):
+                raise ValidationError(
+                    _("Gateway %s needs a base URL starting with http:// or https://.", gateway.name)
+                )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("base_url"):
+                vals["base_url"] = vals["base_url"].strip().rstrip("/")
+            if vals.get("is_default"):
+                self._unset_other_defaults(vals.get("company_id") or self.env.company.id)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get("base_url"):
+            vals = dict(vals, base_url=vals["base_url"].strip().rstrip("/"))
+        if vals.get("is_default"):
+            companies = (
+                self.env["res.company"].browse(vals["company_id"]) if vals.get("company_id") else self.company_id
+            )
+            for company in companies:
+                self._unset_other_defaults(company.id, exclude=self)
+        return super().write(vals)
+
+    def _unset_other_defaults(self, company_id, exclude=None):
+        others = self.with_context(active_test=False).search(
+            [("company_id", "=", company_id), ("is_default", "=", True)]
+        )
+        if exclude:
+            others -= exclude
+        if others:
+            others.write({"is_default": False})
+
+    # ------------------------------------------------------------
+    # TOOLS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _get_default_gateway(self, company=None):
+        """The default active gateway of ``company`` (the current one by default); when none is
+        flagged default, its first active gateway; else an empty recordset."""
+        company = company or self.env.company
+        return self.search([("company_id", "=", company.id)], order="is_default desc, id", limit=1)
+
+    def _get_api(self):
+        """A client with ``balance()``, ``prices()`` and ``send(messages, webhook_url=None)``
+        (:class:`SmsGatewayApi` or, for Odoo IAP, :class:`OdooIapSmsApi`)."""
+        self.ensure_one()
+        if self.provider == "odoo_iap":
+            return OdooIapSmsApi(self.env, timeout=self.timeout)
+        gateway_sudo = self.sudo()
+        return SmsGatewayApi(gateway_sudo.base_url, gateway_sudo.account_token, timeout=self.timeout or 10)
+
+    def _webhook_url(self, kind):
+        """Public URL where the gateway posts callbacks of ``kind`` ('status' or 'inbound')."""
+        self.ensure_one()
+        if kind not in WEBHOOK_KINDS:
+            raise ValueError(f"unknown webhook kind {kind!r}")
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
+        return f"{base_url}/sms_marketing_ext/webhook/{self.id}/{kind}"
+
+    def _price_for(self, country_code):
+        """Credits per SMS part to ``country_code`` (ISO alpha-2): the country's price, else the default."""
+        self.ensure_one()
+        code = (country_code or "").upper()
+        line = self.price_ids.filtered(lambda p: p.country_code == code)[:1] if code else self.price_ids[:0]
+        return line.price if line else self.price_default
+
+    def _error_message(self, error):
+        """Say what went wrong with a gateway call in the user's terms."""
+        self.ensure_one()
+        where = self.base_url if self.provider == "jsonrpc" else _("Odoo IAP")
+        if isinstance(error, GatewayAccessError):
+            return _(
+                "%(gateway)s refused the account token: check the token of gateway %(name)s at the gateway.",
+                gateway=where,
+                name=self.name,
+            )
+        if isinstance(error, GatewayInsufficientCreditError):
+            return _("The account of gateway %s has not enough credits.", self.name)
+        if isinstance(error, GatewayConfigurationError):
+            return _("Gateway %(name)s is not fully configured: %(detail)s", name=self.name, detail=error.message)
+        if isinstance(error, GatewayTransientError):
+            if error.reason == "timeout":
+                return _(
+                    "%(gateway)s did not answer within %(timeout)s seconds: try again later, "
+                    "or raise the gateway's timeout.",
+                    gateway=where,
+                    timeout=self.timeout,
+                )
+            if error.reason == "http":
+                return _(
+                    "%(gateway)s is temporarily unavailable (HTTP %(status)s): try again later.",
+                    gateway=where,
+                    status=error.status_code,
+                )
+            return _(
+                "Cannot reach %(gateway)s: check the base URL and that the gateway is running. (%(detail)s)",
+                gateway=where,
+                detail=error.message,
+            )
+        if isinstance(error, GatewayError):
+            return _("%(gateway)s answered an error: %(detail)s", gateway=where, detail=error.message)
+        return str(error)
+
+    def _call_api(self, method_name, *args, **kwargs):
+        """Call ``method_name`` on the gateway's client; raise a UserError in the user's terms."""
+        self.ensure_one()
+        try:
+            with self._get_api() as api_client:
+                return getattr(api_client, method_name)(*args, **kwargs)
+        except (GatewayError, GatewayTransientError) as error:
+            _logger.info("SMS gateway %s (%s): %s failed: %s", self.name, self.id, method_name, error)
+            raise UserError(self._error_message(error)) from error
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_test_connection(self):
+        self.ensure_one()
+        self.check_access_rights("write")
+        balance = self._call_api("balance")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Connection successful"),
+                "message": _(
+                    "Gateway %(name)s answered: %(credits)s credits available.", name=self.name, credits=balance
+                ),
+                "type": "success",
+                "sticky": False,
+            },
+        }
+
+    def action_refresh_balance(self):
+        """Refresh balance and prices: stores the balance, its date, the default price and the country prices."""
+        self.check_access_rights("write")
+        for gateway in self:
+            balance = gateway._call_api("balance")
+            prices = gateway._call_api("prices")
+            gateway.write(
+                {
+                    "balance": balance,
+                    "balance_date": fields.Datetime.now(),
+                    "price_default": prices["default"],
+                    "price_ids": [fields.Command.clear()]
+                    + [
+                        fields.Command.create({"country_code": code, "price": price})
+                        for code, price in sorted(prices["countries"].items())
+                    ],
+                }
+            )
+        return True
+
+    def action_regenerate_webhook_secret(self):
+        self.check_access_rights("write")
+        for gateway in self:
+            gateway.webhook_secret = _new_webhook_secret()
+            gateway.message_post(
+                body=_("Webhook secret regenerated: copy the new one to the gateway, or its callbacks are refused."),
+            )
+        return True

@@ -1,0 +1,336 @@
+# Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
+import base64
+import csv
+import io
+import logging
+import time
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, TransactionCase, tagged
+
+from .common import SmsMarketingUsersMixin
+
+_logger = logging.getLogger(__name__)
+
+
+def french_mobile(index):
+    """A valid French mobile number in national format, distinct for each index < 10**8."""
+    pairs = (index // 10**6 % 100, index // 10**4 % 100, index // 100 % 100, index % 100)
+    return f"0{6 + index // 10**8 % 2} " + " ".join(f"{pair:02d}" for pair in pairs)
+
+
+@tagged("post_install", "-at_install")
+class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_sms_users()
+        cls.mailing_list = cls.env["mailing.list"].create({"name": "SMS import list"})
+        cls.fr = cls.env.ref("base.fr")
+        cls.be = cls.env.ref("base.be")
+        cls.it = cls.env.ref("base.it")
+        cls.us = cls.env.ref("base.us")
+
+    def _wizard(self, content, file_name="numbers.csv", country=None, user=None, mailing_list=None):
+        if isinstance(content, str):
+            content = content.encode()
+        mailing_list = mailing_list or self.mailing_list
+        env = self.env(user=user or self.user_marketing)
+        return (
+            env["mailing.list.sms.import"]
+            .with_context(active_model="mailing.list", active_id=mailing_list.id)
+            .create(
+                {
+                    "file_data": base64.b64encode(content) if content else False,
+                    "file_name": file_name,
+                    "country_id": (country or self.fr).id,
+                }
+            )
+        )
+
+    def _counts(self, wizard):
+        return {
+            name: wizard[name]
+            for name in (
+                "line_count",
+                "new_count",
+                "existing_count",
+                "duplicate_count",
+                "rejected_count",
+                "blank_count",
+                "blacklisted_count",
+            )
+        }
+
+    def _list_numbers(self, mailing_list=None):
+        mailing_list = mailing_list or self.mailing_list
+        subscriptions = self.env["mailing.subscription"].search([("list_id", "=", mailing_list.id)])
+        return set(subscriptions.contact_id.mapped("phone_sanitized"))
+
+    def _rejected_rows(self, wizard):
+        attachment = wizard.rejected_attachment_id
+        self.assertTrue(attachment)
+        self.assertEqual(attachment.mimetype, "text/csv")
+        return list(csv.reader(io.StringIO(attachment.raw.decode("utf-8-sig"))))
+
+    # ------------------------------------------------------------------
+
+    def test_default_list_and_binding(self):
+        wizard = self._wizard("0612345678\n")
+        self.assertEqual(wizard.mailing_list_id, self.mailing_list)
+        action = self.env.ref("sms_marketing_ext.mailing_list_sms_import_action")
+        self.assertEqual(action.binding_model_id.model, "mailing.list")
+        self.assertEqual(action.res_model, "mailing.list.sms.import")
+        # the mailing list form offers the import to marketing users
+        arch = self.env["mailing.list"].with_user(self.user_marketing).get_views([(False, "form")])
+        self.assertIn("Import numbers", arch["views"]["form"]["arch"])
+        # the wizard's own form, as the user fills it in
+        wizard_model = self.env["mailing.list.sms.import"].with_user(self.user_marketing)
+        with Form(wizard_model.with_context(active_model="mailing.list", active_id=self.mailing_list.id)) as form:
+            self.assertEqual(form.mailing_list_id, self.mailing_list)
+            form.file_data = base64.b64encode(b"06 12 34 56 78\n")
+            form.country_id = self.fr
+        wizard = form.save()
+        wizard.action_preview()
+        self.assertEqual((wizard.state, wizard.new_count), ("preview", 1))
+        wizard.action_back()
+        self.assertEqual(wizard.state, "upload")
+        # the default country is the company's
+        defaults = self.env["mailing.list.sms.import"].with_user(self.user_marketing).default_get(["country_id"])
+        self.assertEqual(defaults.get("country_id", False), self.user_marketing.company_id.country_id.id)
+
+    def test_one_number_per_line(self):
+        content = "\n".join(
+            [
+                "06 12 34 56 78",  # 1 valid
+                "+33 6 12 34 56 79",  # 2 valid, international
+                "",  # 3 blank
+                "hello",  # 4 not a number
+                "06 12",  # 5 invalid for France
+                "0612345678",  # 6 duplicate of line 1
+                "   ",  # 7 blank
+                "'07 81 23 45 67'",  # 8 valid, quoted
+                "+999 123 456",  # 9 unknown prefix
+            ]
+        )
+        wizard = self._wizard(content, file_name="numbers.txt")
+        action = wizard.action_preview()
+        self.assertEqual(action["res_id"], wizard.id)
+        self.assertEqual(wizard.state, "preview")
+        self.assertEqual(
+            self._counts(wizard),
+            {
+                "line_count": 9,
+                "new_count": 3,
+                "existing_count": 0,
+                "duplicate_count": 1,
+                "rejected_count": 3,
+                "blank_count": 2,
+                "blacklisted_count": 0,
+            },
+        )
+        self.assertIn("+33612345678", wizard.preview_html)
+        self.assertIn("duplicate of line 1", wizard.preview_html)
+        self.assertFalse(self._list_numbers(), "the preview writes nothing")
+
+        result = wizard.action_import()
+        self.assertEqual(result["tag"], "display_notification")
+        self.assertEqual(
+            result["params"]["links"][0]["url"], f"/web/content/{wizard.rejected_attachment_id.id}?download=true"
+        )
+        self.assertEqual(self._list_numbers(), {"+33612345678", "+33612345679", "+33781234567"})
+        self.assertEqual(wizard.created_count, 3)
+        self.assertEqual(self.mailing_list.contact_count, 3)
+
+        self.assertEqual(
+            self._rejected_rows(wizard),
+            [
+                ["line", "value", "reason"],
+                ["4", "hello", "not a phone number"],
+                ["5", "06 12", "invalid number for France"],
+                ["6", "0612345678", "duplicate of line 1"],
+                ["9", "+999 123 456", "unknown international prefix"],
+            ],
+        )
+        self.assertEqual(wizard.rejected_attachment_id.res_model, "mailing.list")
+        self.assertEqual(wizard.rejected_attachment_id.res_id, self.mailing_list.id)
+
+    def test_contacts_consistent_for_the_orm(self):
+        self.env["phone.blacklist"].create({"number": "+33612340002"})
+        wizard = self._wizard("name,phone\nAda,06 12 34 00 01\nBob,06 12 34 00 02\n")
+        wizard.action_import()
+        contacts = self.env["mailing.contact"].search([("phone_sanitized", "in", ["+33612340001", "+33612340002"])])
+        self.assertEqual(len(contacts), 2)
+        ada = contacts.filtered(lambda contact: contact.name == "Ada")
+        bob = contacts - ada
+        self.assertEqual(ada.mobile, "+33612340001")
+        self.assertEqual(ada.country_id, self.fr)
+        self.assertEqual(ada.message_bounce, 0)
+        self.assertEqual(ada.list_ids, self.mailing_list)
+        self.assertFalse(ada.phone_sanitized_blacklisted)
+        self.assertTrue(bob.phone_sanitized_blacklisted)
+        self.assertEqual(wizard.blacklisted_count, 1)
+        # what stock would compute again from the stored number is what was stored
+        for contact in contacts:
+            self.assertEqual(contact._phone_format(fname="mobile"), contact.phone_sanitized)
+        # a search through the ORM finds them, and they are subscribed, not opted out
+        subscriptions = self.env["mailing.subscription"].search([("contact_id", "in", contacts.ids)])
+        self.assertEqual(subscriptions.mapped("opt_out"), [False, False])
+        self.assertEqual(subscriptions.list_id, self.mailing_list)
+
+    def test_utf8_bom_semicolon_header(self):
+        content = "Numéro;Nom\n06 11 22 33 44;Élodie Dupré\n06 11 22 33 45;Zoë\n".encode("utf-8-sig")
+        wizard = self._wizard(content)
+        wizard.action_import()
+        self.assertEqual(wizard.new_count, 2)
+        contacts = self.env["mailing.contact"].search([("phone_sanitized", "in", ["+33611223344", "+33611223345"])])
+        self.assertEqual(sorted(contacts.mapped("name")), ["Zoë", "Élodie Dupré"])
+
+    def test_latin1_tab_separated(self):
+        content = "nome\tnumero\tpaese\nRenée\t347 123 4567\tIT\n".encode("latin-1")
+        wizard = self._wizard(content)
+        wizard.action_import()
+        contact = self.env["mailing.contact"].search([("phone_sanitized", "=", "+393471234567")])
+        self.assertEqual(contact.name, "Renée")
+        self.assertEqual(contact.country_id, self.it)
+
+    def test_header_name_country_and_several_countries(self):
+        content = (
+            "Name,Mobile,Country\n"
+            "Anna,0470 12 34 56,BE\n"  # Belgian mobile, ISO code
+            "Bart,0470 12 34 57,belgium\n"  # country by name
+            "Carla,+39 347 123 4568,\n"  # international, no country
+            "Dan,(201) 555-0123,US\n"
+            "Eve,0470 12 34 58,\n"  # national without country: read in the default country (France)
+            "Fred,0612345678,BE\n"  # a French mobile is no Belgian number
+            "Gina,0612345678,XX\n"  # unknown country
+        )
+        wizard = self._wizard(content)
+        wizard.action_preview()
+        self.assertEqual(wizard.new_count, 5)
+        self.assertEqual(wizard.rejected_count, 2)
+        wizard.action_import()
+        self.assertEqual(
+            self._list_numbers(),
+            {"+32470123456", "+32470123457", "+393471234568", "+12015550123", "+33470123458"},
+        )
+        contacts = self.env["mailing.contact"].search([("phone_sanitized", "in", list(self._list_numbers()))])
+        by_name = {contact.name: contact for contact in contacts}
+        self.assertEqual(by_name["Anna"].country_id, self.be)
+        self.assertEqual(by_name["Bart"].country_id, self.be)
+        self.assertFalse(by_name["Carla"].country_id, "no country given and not in the default country")
+        self.assertEqual(by_name["Dan"].country_id, self.us)
+        self.assertEqual(by_name["Eve"].country_id, self.fr)
+        self.assertEqual(
+            self._rejected_rows(wizard)[1:],
+            [["7", "0612345678", "invalid number for Belgium"], ["8", "0612345678", "unknown country “XX”"]],
+        )
+
+    def test_no_default_country(self):
+        wizard = self._wizard("+33612345601\n0612345602\n")
+        wizard.country_id = False
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(), {"+33612345601"})
+        self.assertIn("no international prefix", self._rejected_rows(wizard)[1][2])
+
+    def test_existing_contact_reused(self):
+        contact = self.env["mailing.contact"].create({"name": "Known", "mobile": "+33 6 55 44 33 22"})
+        self.assertEqual(contact.phone_sanitized, "+33655443322")
+        count_before = self.env["mailing.contact"].search_count([])
+        wizard = self._wizard("06 55 44 33 22\n06 55 44 33 23\n")
+        wizard.action_import()
+        self.assertEqual(wizard.created_count, 1)
+        self.assertEqual(self.env["mailing.contact"].search_count([]), count_before + 1)
+        self.assertEqual(contact.list_ids, self.mailing_list)
+        self.assertEqual(contact.name, "Known", "an existing contact is left as it is")
+
+    def test_opted_out_subscription_left_untouched(self):
+        contact = self.env["mailing.contact"].create({"name": "Gone", "mobile": "+33655443300"})
+        subscription = self.env["mailing.subscription"].create(
+            {"contact_id": contact.id, "list_id": self.mailing_list.id, "opt_out": True}
+        )
+        wizard = self._wizard("06 55 44 33 00\n06 55 44 33 01\n")
+        wizard.action_import()
+        self.assertEqual(wizard.existing_count, 1)
+        self.assertEqual(wizard.new_count, 1)
+        self.assertTrue(subscription.opt_out)
+        self.assertEqual(self.env["mailing.subscription"].search_count([("contact_id", "=", contact.id)]), 1)
+        # importing the same file again adds nothing
+        again = self._wizard("06 55 44 33 00\n06 55 44 33 01\n")
+        again.action_import()
+        self.assertEqual((again.new_count, again.existing_count, again.created_count), (0, 2, 0))
+        self.assertFalse(again.rejected_attachment_id)
+
+    def test_blacklisted_number_counted_and_imported(self):
+        self.env["phone.blacklist"].create({"number": "+33655440000"})
+        wizard = self._wizard("06 55 44 00 00\n06 55 44 00 01\n")
+        wizard.action_preview()
+        self.assertEqual(wizard.blacklisted_count, 1)
+        self.assertIn("blacklisted", wizard.preview_html)
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(), {"+33655440000", "+33655440001"})
+
+    def test_columns_without_header(self):
+        wizard = self._wizard("Alice;06 10 00 00 01\nBob;06 10 00 00 02\n")
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(), {"+33610000001", "+33610000002"})
+
+    def test_download_rejected_from_preview(self):
+        wizard = self._wizard("06 10 00 00 01\nnope\n")
+        wizard.action_preview()
+        action = wizard.action_download_rejected()
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        attachment_id = int(action["url"].split("/")[3].split("?")[0])
+        attachment = self.env["ir.attachment"].browse(attachment_id)
+        self.assertEqual(attachment.raw.decode("utf-8-sig"), "line,value,reason\n2,nope,not a phone number\n")
+
+    def test_file_errors(self):
+        cases = [
+            (False, "Choose a file"),
+            (b"", "Choose a file"),
+            (b"  \n\n \r\n", "is empty"),
+            (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not a text file"),
+            (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet"),
+            (b"abc\x00\x01\x02\x03def" * 10, "not a text file"),
+            (b"name;city\nJohn;Paris\n", "No column of phone numbers"),
+            (b"John,nice\nJane,kind\n", "No column of phone numbers"),
+            (b"phone\n", "contains no phone number"),
+            (b"0612345678\n" * 1_000_001, "at most 1000000 lines"),
+        ]
+        for content, message in cases:
+            with self.subTest(content=content[:20] if content else content):
+                wizard = self._wizard(content)
+                with self.assertRaisesRegex(UserError, message):
+                    wizard.action_preview()
+        self.assertFalse(self._list_numbers())
+
+    def test_access(self):
+        with self.assertRaises(AccessError):
+            self._wizard("0612345678\n", user=self.user_employee)
+        wizard = self._wizard("0612345678\n", user=self.user_sms_admin)
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(), {"+33612345678"})
+
+    def test_import_100k_lines_set_based(self):
+        count = 100_000
+        content = "\n".join(french_mobile(index) for index in range(count)).encode()
+        big_list = self.env["mailing.list"].create({"name": "Big SMS list"})
+        wizard = self._wizard(content, mailing_list=big_list)
+        self.env.flush_all()
+        queries_before = self.env.cr.sql_log_count
+        started = time.perf_counter()
+        wizard.action_import()
+        duration = time.perf_counter() - started
+        query_count = self.env.cr.sql_log_count - queries_before
+        _logger.info("Imported %s numbers in %.2fs with %s queries", count, duration, query_count)
+        self.assertLess(query_count, 200)
+        self.assertEqual((wizard.new_count, wizard.created_count, wizard.rejected_count), (count, count, 0))
+        self.env.cr.execute(
+            "SELECT COUNT(DISTINCT c.phone_sanitized) FROM mailing_subscription s "
+            "JOIN mailing_contact c ON c.id = s.contact_id WHERE s.list_id = %s",
+            [big_list.id],
+        )
+        self.assertEqual(self.env.cr.fetchone()[0], count)
+        self.assertEqual(self.env["mailing.subscription"].search_count([("list_id", "=", big_list.id)]), count)
+        last = self.env["mailing.contact"].search([("phone_sanitized", "=", "+33600099999")])
+        self.assertEqual(last.list_ids, big_list)

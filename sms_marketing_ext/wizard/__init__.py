@@ -1,0 +1,3 @@
+from . import mailing_list_sms_import
+from . import mailing_sms_audience
+from . import mailing_sms_audience_line
