@@ -707,18 +707,17 @@ class MailingMailing(models.Model):
             self.message_post(body=_("Sending canceled: %s", error.args[0]))
             self._sms_notify_responsible(_("SMS mailing not sent"), error.args[0])
             return
-        self._sms_prepare_links()
+        self._sms_link_trackers(sms_links.split_links(self.body_plaintext or "")[1])
         self._sms_materialize_audience()
         self.write({"state": "sending", "sms_waiting_credit": False})
 
-    def _sms_prepare_links(self):
-        """Create the mailing's link trackers once (stock link_tracker, with the mailing's UTM
-        values); every recipient's links then carry its own token."""
-        self.ensure_one()
-        _literals, urls = sms_links.split_links(self.body_plaintext or "")
-        if urls:
-            values = self._get_link_tracker_values()
-            self.env["link.tracker"].sudo().search_or_create([{**values, "url": url} for url in dict.fromkeys(urls)])
+    def _sms_link_trackers(self, urls):
+        """The mailing's link tracker of each URL, in order (stock link_tracker, with the
+        mailing's UTM values; created on first use and reused after)."""
+        values = self._get_link_tracker_values()
+        trackers = {url: self.env["link.tracker"].sudo().search_or_create({**values, "url": url})
+                    for url in dict.fromkeys(urls)}
+        return [trackers[url] for url in urls]
 
     def _sms_send_template(self):
         """What every recipient's SMS is made of: the body cut around its links, the
@@ -726,13 +725,7 @@ class MailingMailing(models.Model):
         self.ensure_one()
         literals, urls = sms_links.split_links(self.body_plaintext or "")
         short_base = self._sms_short_link_base()
-        prefixes = []
-        if urls:
-            values = self._get_link_tracker_values()
-            trackers = self.env["link.tracker"].sudo().search_or_create(
-                [{**values, "url": url} for url in urls]
-            )
-            prefixes = [sms_links.short_link(short_base, tracker.code, "") for tracker in trackers]
+        prefixes = [sms_links.short_link(short_base, tracker.code, "") for tracker in self._sms_link_trackers(urls)]
         footer = self._sms_optout_footer_template() if self.sms_allow_unsubscribe else ""
         return literals, prefixes, footer, short_base
 
@@ -756,7 +749,7 @@ class MailingMailing(models.Model):
         worker that dies mid-batch releases its messages untouched (same uuids next time)."""
         self.env.cr.execute(SQL(
             """
-            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), sms_attempts
+            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0)
               FROM mailing_trace
              WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
                AND sms_uuid IS NOT NULL
@@ -778,8 +771,8 @@ class MailingMailing(models.Model):
         if not batch:
             return False
         started = time.monotonic()
-        cost = sum(parts * gateway._price_for(country) for _id, _uuid, _nb, country, parts, _att in batch)
         balance = self._sms_balance(gateway, balances)
+        cost = sum(parts * gateway._price_for(country) for _id, _uuid, _nb, country, parts, _att in batch)
         if balance is not None and cost > balance + 1e-9:
             self._sms_pause_for_credit(balance, cost)
             return False
@@ -810,11 +803,11 @@ class MailingMailing(models.Model):
         return True
 
     def _sms_balance(self, gateway, balances):
-        """The gateway's balance, fetched once per cron run and then tracked locally."""
+        """The gateway's balance, fetched with its price list once per cron run (so credit
+        checks use the gateway's current prices), then tracked locally as batches spend it."""
         if gateway.id not in balances:
             try:
-                with gateway._get_api() as api:
-                    balances[gateway.id] = api.balance()
+                balances[gateway.id] = gateway._refresh_from_gateway()
             except (sms_gateway_api.GatewayTransientError, sms_gateway_api.GatewayError) as error:
                 _logger.warning("SMS gateway %s: balance unavailable (%s): sending without a credit check",
                                 gateway.name, error)

@@ -266,21 +266,29 @@ class SmsGateway(models.Model):
         """Refresh balance and prices: stores the balance, its date, the default price and the country prices."""
         self.check_access_rights("write")
         for gateway in self:
-            balance = gateway._call_api("balance")
-            prices = gateway._call_api("prices")
-            gateway.write(
-                {
-                    "balance": balance,
-                    "balance_date": fields.Datetime.now(),
-                    "price_default": prices["default"],
-                    "price_ids": [fields.Command.clear()]
-                    + [
-                        fields.Command.create({"country_code": code, "price": price})
-                        for code, price in sorted(prices["countries"].items())
-                    ],
-                }
-            )
+            try:
+                gateway._refresh_from_gateway()
+            except (GatewayError, GatewayTransientError) as error:
+                raise UserError(gateway._error_message(error)) from error
         return True
+
+    def _refresh_from_gateway(self):
+        """Fetch the balance and the price list from the gateway and store them (the price lines
+        only when they changed). Gateway errors propagate. Returns the balance."""
+        self.ensure_one()
+        with self._get_api() as api_client:
+            balance = api_client.balance()
+            prices = api_client.prices()
+        vals = {"balance": balance, "balance_date": fields.Datetime.now()}
+        if prices["default"] != self.price_default:
+            vals["price_default"] = prices["default"]
+        if prices["countries"] != {line.country_code: line.price for line in self.price_ids}:
+            vals["price_ids"] = [fields.Command.clear()] + [
+                fields.Command.create({"country_code": code, "price": price})
+                for code, price in sorted(prices["countries"].items())
+            ]
+        self.sudo().write(vals)
+        return balance
 
     def action_regenerate_webhook_secret(self):
         self.check_access_rights("write")

@@ -1,0 +1,216 @@
+from odoo.tests import tagged
+from odoo.tests.common import TransactionCase
+from odoo.tools import SQL
+
+from ..tools import sms_tokens
+from .common import LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
+
+PRICES = {"FR": 0.05, "BE": 0.08}
+
+
+@tagged("post_install", "-at_install", "sms_delivery")
+class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
+    """The send cron against the project's real local gateway (an HTTP server in a subprocess)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_sms_users()
+        cls._start_local_gateway("--report-delay", "3600", "--seed", "7")
+        cls.env.company.country_id = cls.env.ref("base.fr")
+        cls.env.company.sms_short_link_base = "https://go.example.com"
+        cls.gateway = cls.env["sms.gateway"].create({
+            "name": "Local", "provider": "jsonrpc", "base_url": cls.gateway_url, "account_token": "set in setUp",
+            "batch_size": 10, "is_default": True, "max_attempts": 30,
+        })
+        cls.sender = cls._create_sender("MyShop", is_default=True)
+        cls.mailing_list = cls.env["mailing.list"].create({"name": "Customers"})
+        cls.env["mailing.contact"].create([
+            {"name": f"Customer {index}", "mobile": f"+33 6 12 34 {index // 100:02d} {index % 100:02d}",
+             "list_ids": [(4, cls.mailing_list.id)]}
+            for index in range(23)
+        ] + [
+            {"name": "Belgian", "mobile": "+32 470 12 34 56", "list_ids": [(4, cls.mailing_list.id)]},
+            {"name": "Twin", "mobile": "+33 6 12 34 00 00", "list_ids": [(4, cls.mailing_list.id)]},
+        ])
+
+    def setUp(self):
+        super().setUp()
+        # One gateway account per test: what it received is this test's alone.
+        self.token = f"tok_{self._testMethodName}"
+        self._gateway_create_account(self.token, 1000, price=0.05, country_prices=PRICES)
+        self.gateway.account_token = self.token
+
+    def _mailing(self, body="Spring sale -20% at https://shop.example.com/sale?x=1 today", **vals):
+        return self.env["mailing.mailing"].with_user(self.user_marketing).create({
+            "subject": "Spring sale",
+            "mailing_type": "sms",
+            "body_plaintext": body,
+            "sms_allow_unsubscribe": True,
+            "sms_class": "flash",
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
+            **vals,
+        })
+
+    def _traces(self, mailing, status=None):
+        domain = [("mass_mailing_id", "=", mailing.id), ("trace_type", "=", "sms")]
+        if status:
+            domain.append(("trace_status", "=", status))
+        return self.env["mailing.trace"].search(domain)
+
+    def _received(self):
+        """What the gateway stored for our account, by uuid."""
+        return {message["uuid"]: message for message in self._gateway_admin(f"/_admin/messages?token={self.token}")}
+
+    def _run_cron_until_done(self, mailing, runs=40):
+        for _run in range(runs):
+            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            if mailing.state == "done" or mailing.sms_waiting_credit:
+                return
+            # Time passes: retries scheduled by the backoff are due.
+            self.env.cr.execute(SQL(
+                "UPDATE mailing_trace SET sms_next_attempt = NULL WHERE mass_mailing_id = %s", mailing.id
+            ))
+        self.fail(f"mailing still {mailing.state} after {runs} cron runs")
+
+    def test_send_happy_path(self):
+        mailing = self._mailing()
+        mailing.action_put_in_queue()
+        self.assertEqual(mailing.state, "in_queue")
+        cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+        self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]), "Send triggers the cron")
+        self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        sent = self._traces(mailing, "pending")
+        self.assertEqual(len(sent), 24, "25 contacts, one duplicate number")
+        self.assertEqual(self._traces(mailing, "cancel").failure_type, "sms_duplicate")
+        received = self._received()
+        self.assertEqual(set(received), set(sent.mapped("sms_uuid")), "every uuid reached the gateway")
+        self.assertTrue(all(message["presented_count"] == 1 for message in received.values()))
+        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        for trace in sent:
+            message = received[trace.sms_uuid]
+            self.assertEqual(message["number"], trace.sms_number)
+            self.assertEqual(message["sender"], "MyShop")
+            self.assertEqual(message["sms_class"], "flash")
+            content = message["content"]
+            # The counter counted exactly what was sent.
+            self.assertEqual(len(content), mailing.sms_length, content)
+            link_token = sms_tokens.make_token(secret, "link", trace.id)
+            self.assertIn("https://go.example.com/r/", content)
+            self.assertIn(f"/{link_token} today", content)
+            self.assertIn(f"https://go.example.com/sms/o/{sms_tokens.make_token(secret, 'optout', trace.id)}",
+                          content)
+            self.assertNotIn("shop.example.com", content)
+            price = PRICES[trace.sms_country_code]
+            self.assertAlmostEqual(trace.sms_credits, price * trace.sms_parts)
+        self.assertEqual(sorted(set(sent.mapped("sms_country_code"))), ["BE", "FR"])
+        stats = self._gateway_admin(f"/_admin/stats?token={self.token}")
+        self.assertAlmostEqual(stats["credits_charged"], sum(sent.mapped("sms_credits")))
+        # The link tracker exists once, with the mailing's UTM values.
+        tracker = self.env["link.tracker"].search([("mass_mailing_id", "=", mailing.id)])
+        self.assertEqual(tracker.url, "https://shop.example.com/sale?x=1")
+        # A second cron run sends nothing more.
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.assertEqual(len(self._received()), 24)
+
+    def test_transient_failures_retry_and_deliver_once(self):
+        self._gateway_set_faults(fail_ratio=0.2, accept_then_fail_ratio=0.2)
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        sent = self._traces(mailing, "pending")
+        self.assertEqual(len(sent), 24)
+        received = self._received()
+        self.assertEqual(set(received), set(sent.mapped("sms_uuid")))
+        self.assertTrue(all(message["state"] == "accepted" for message in received.values()))
+        stats = self._gateway_admin(f"/_admin/stats?token={self.token}")
+        self.assertGreater(stats["duplicate_accept_attempts"], 0, "lost answers made us resend accepted uuids")
+        self.assertAlmostEqual(stats["credits_charged"], 24 * 0.05 + 0.03, msg="each message charged once")
+        self.assertGreater(max(sent.mapped("sms_attempts")), 1)
+        self.assertAlmostEqual(sum(sent.mapped("sms_credits")), stats["credits_charged"])
+
+    def test_retries_exhausted_fail_as_server_error(self):
+        self._gateway_set_faults(fail_ratio=1.0)
+        self.gateway.max_attempts = 2
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        failed = self._traces(mailing, "error")
+        self.assertEqual(len(failed), 24)
+        self.assertEqual(set(failed.mapped("failure_type")), {"sms_server"})
+        self.assertEqual(self._received(), {})
+
+    def test_credit_runs_out_pause_topup_resume(self):
+        self._gateway_create_account(self.token, 0.05 * 15, price=0.05, country_prices=PRICES)
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        self.assertTrue(mailing.sms_waiting_credit)
+        self.assertEqual(mailing.state, "sending")
+        sent_before = self._traces(mailing, "pending")
+        self.assertEqual(len(sent_before), 10, "the first batch of 10 was paid, the second would not be")
+        self.assertTrue(mailing.activity_ids.filtered(lambda a: "credit" in (a.summary or "")))
+        # Nothing happens while the balance is short.
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.assertTrue(mailing.sms_waiting_credit)
+        self.assertEqual(len(self._received()), 10)
+        # Top-up: the cron resumes by itself and sends the rest, once.
+        self._gateway_admin("/_admin/topup", {"token": self.token, "credits": 10})
+        self._run_cron_until_done(mailing)
+        self.assertFalse(mailing.sms_waiting_credit)
+        self.assertEqual(mailing.state, "done")
+        sent = self._traces(mailing, "pending")
+        self.assertEqual(len(sent), 24)
+        received = self._received()
+        self.assertEqual(set(received), set(sent.mapped("sms_uuid")))
+        self.assertTrue(all(message["presented_count"] == 1 for message in received.values()))
+
+    def test_gateway_refuses_part_of_a_batch_for_credit(self):
+        """The gateway, not our estimate, runs out (another campaign spent the credit since our
+        balance was read): its insufficient_credit answers pause the mailing, nothing is lost,
+        and those messages go out after the top-up with the same uuids."""
+        self._gateway_create_account(self.token, 0.05 * 5, price=0.05, country_prices=PRICES)
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
+        self.assertTrue(mailing.sms_waiting_credit)
+        mailing.action_sms_resume()
+        stale_balances = {self.gateway.id: 1000.0}
+        self.assertTrue(mailing._sms_send_batch(stale_balances))
+        self.assertTrue(mailing.sms_waiting_credit)
+        accepted = self._traces(mailing, "pending")
+        refused = self._traces(mailing, "outgoing").filtered(lambda t: t.failure_type == "sms_credit")
+        self.assertEqual(len(accepted) + len(refused), 10, "one batch of 10")
+        self.assertIn(len(accepted), (4, 5), "0.25 credits pay 5 French parts, or 3 and a Belgian one")
+        refused_uuids = set(refused.mapped("sms_uuid"))
+        self._gateway_admin("/_admin/topup", {"token": self.token, "credits": 10})
+        self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(len(self._traces(mailing, "pending")), 24)
+        self.assertLessEqual(refused_uuids, set(self._traces(mailing, "pending").mapped("sms_uuid")))
+        received = self._received()
+        self.assertEqual(len(received), 24)
+        self.assertTrue(all(message["state"] == "accepted" for message in received.values()))
+
+    def test_invalid_sender_and_number_format(self):
+        self._gateway_create_account(self.token, 1000, price=0.05, country_prices=PRICES, senders=["Other"])
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        failed = self._traces(mailing, "error")
+        self.assertEqual(len(failed), 24)
+        self.assertEqual(set(failed.mapped("failure_type")), {"sms_sender_invalid"})
+        self.assertIn("MyShop", failed[0].failure_reason)
+
+    def test_scheduled_mailing_waits_for_its_time(self):
+        mailing = self._mailing(body="Hello", schedule_type="scheduled", schedule_date="2999-01-01 10:00:00")
+        mailing.action_schedule()
+        self.assertEqual(mailing.state, "in_queue")
+        cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+        self.assertIn("2999-01-01 10:00:00", [str(trigger.call_at) for trigger in triggers])
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertFalse(self._traces(mailing))
