@@ -719,23 +719,35 @@ class MailingMailing(models.Model):
                     for url in dict.fromkeys(urls)}
         return [trackers[url] for url in urls]
 
-    def _sms_send_template(self):
-        """What every recipient's SMS is made of: the body cut around its links, the
-        ``<short base>/r/<code>/`` prefix of each link, and the opt-out footer template."""
+    def _sms_render_bodies(self, rows):
+        """Each recipient's SMS text, exactly as sent, for ``rows`` of ``(trace id, res_id)``:
+        dynamic placeholders (``{{ object.name }}``) rendered on the recipient's record as stock
+        does, then every link in its tracked short form with the recipient's token, and the
+        opt-out link with its own token (tokens have a fixed length: the counter's numbers hold).
+        """
         self.ensure_one()
-        literals, urls = sms_links.split_links(self.body_plaintext or "")
+        body = self.body_plaintext or ""
+        rendered = None
+        if "{{" in body:
+            rendered = self.env["mail.render.mixin"]._render_template(
+                body, self.mailing_model_real, [res_id for _trace_id, res_id in rows], engine="inline_template"
+            )
         short_base = self._sms_short_link_base()
-        prefixes = [sms_links.short_link(short_base, tracker.code, "") for tracker in self._sms_link_trackers(urls)]
         footer = self._sms_optout_footer_template() if self.sms_allow_unsubscribe else ""
-        return literals, prefixes, footer, short_base
-
-    def _sms_render_bodies(self, trace_ids):
-        """Each trace's SMS text, exactly as sent: tracked links and opt-out link with the
-        recipient's tokens (fixed length, so the counter's numbers hold)."""
-        literals, prefixes, footer, short_base = self._sms_send_template()
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        templates = {}  # text -> (literals, link prefixes)
+
+        def template(text):
+            if text not in templates:
+                literals, urls = sms_links.split_links(text)
+                prefixes = [sms_links.short_link(short_base, tracker.code, "")
+                            for tracker in self._sms_link_trackers(urls)]
+                templates[text] = (literals, prefixes)
+            return templates[text]
+
         bodies = {}
-        for trace_id in trace_ids:
+        for trace_id, res_id in rows:
+            literals, prefixes = template(rendered[res_id] if rendered is not None else body)
             link_token = sms_tokens.make_token(secret, "link", trace_id) if prefixes else ""
             footer_text = footer and footer % {
                 "url": sms_links.optout_url(short_base, sms_tokens.make_token(secret, "optout", trace_id))
@@ -749,7 +761,8 @@ class MailingMailing(models.Model):
         worker that dies mid-batch releases its messages untouched (same uuids next time)."""
         self.env.cr.execute(SQL(
             """
-            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0)
+            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0),
+                   res_id
               FROM mailing_trace
              WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
                AND sms_uuid IS NOT NULL
@@ -772,16 +785,16 @@ class MailingMailing(models.Model):
             return False
         started = time.monotonic()
         balance = self._sms_balance(gateway, balances)
-        cost = sum(parts * gateway._price_for(country) for _id, _uuid, _nb, country, parts, _att in batch)
+        cost = sum(row[4] * gateway._price_for(row[3]) for row in batch)
         if balance is not None and cost > balance + 1e-9:
             self._sms_pause_for_credit(balance, cost)
             return False
-        bodies = self._sms_render_bodies([row[0] for row in batch])
+        bodies = self._sms_render_bodies([(row[0], row[6]) for row in batch])
         sender = self.sms_sender_id.name or None
         messages = [
             {"uuid": uuid, "number": number, "content": bodies[trace_id], "sender": sender,
              "sms_class": self.sms_class}
-            for trace_id, uuid, number, _country, _parts, _attempts in batch
+            for trace_id, uuid, number, *_rest in batch
         ]
         try:
             with gateway._get_api() as api:
@@ -818,7 +831,7 @@ class MailingMailing(models.Model):
         now = fields.Datetime.now()
         rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": []}
         spent = 0.0
-        for trace_id, uuid, _number, country, parts, attempts in batch:
+        for trace_id, uuid, _number, country, parts, attempts, _res_id in batch:
             result = by_uuid.get(uuid) or {"state": "server_error", "credits": 0}
             state = result["state"]
             status, failure = self.env["mailing.trace"].GATEWAY_SEND_STATE.get(state, ("error", "unknown"))

@@ -214,3 +214,55 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
         self.assertEqual(mailing.state, "in_queue")
         self.assertFalse(self._traces(mailing))
+
+    def test_test_send(self):
+        mailing = self._mailing(body="Hi {{ object.name }}, see https://shop.example.com/new")
+        wizard = self.env["mailing.sms.test"].with_user(self.user_marketing).create({
+            "mailing_id": mailing.id,
+            "numbers": "+33 6 99 99 99 01, 06 99 99 99 02;\n+33699999901\nnot-a-number",
+        })
+        action = wizard.action_send_sms()
+        self.assertIn("not-a-number", action["params"]["message"])
+        received = list(self._received().values())
+        self.assertEqual(sorted(message["number"] for message in received), ["+33699999901", "+33699999902"])
+        content = received[0]["content"]
+        self.assertTrue(content.startswith("Hi "), content)
+        self.assertNotIn("{{", content)
+        self.assertRegex(content, r"https://go\.example\.com/r/\w+/[\w-]{12}\n")
+        self.assertIn("https://go.example.com/sms/o/", content)
+        self.assertEqual(received[0]["sender"], "MyShop")
+        log = mailing.message_ids[0]
+        self.assertIn("Test SMS sent to +33699999901", log.body)
+        # Nothing was queued: no trace, and the cron sends nothing.
+        self.assertFalse(self._traces(mailing))
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.assertEqual(len(self._received()), 2)
+
+    def test_dynamic_placeholders_rendered_per_recipient(self):
+        mailing = self._mailing(body="Hi {{ object.name }}!", sms_allow_unsubscribe=False,
+                                sms_sender_id=self._create_sender("36180", sender_type="short_number").id)
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        contents = {message["number"]: message["content"] for message in self._received().values()}
+        self.assertEqual(contents["+32470123456"], "Hi Belgian!")
+        self.assertEqual(len(contents), 24)
+
+    def test_early_and_repeated_delivery_reports(self):
+        """A report can arrive before the send call returns, and more than once."""
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=0)  # materialise only
+        trace = self._traces(mailing, "outgoing")[0]
+        Trace = self.env["mailing.trace"]
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
+        self.assertEqual(trace.trace_status, "sent")
+        # The send result that follows (accepted) does not downgrade the delivered status.
+        batch = [(trace.id, trace.sms_uuid, trace.sms_number, "FR", 1, 0, trace.res_id)]
+        mailing._sms_record_results(batch, {trace.sms_uuid: {"state": "accepted", "credits": 0.05}},
+                                    self.gateway, {})
+        self.assertEqual((trace.trace_status, trace.sms_credits), ("sent", 0.05))
+        # Repeats are harmless; an older report does not overwrite a newer one.
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "undelivered", "2000-01-01 00:00:00"))
+        self.assertEqual(trace.trace_status, "sent")
+        self.assertFalse(Trace._sms_apply_delivery_report("0" * 32, "delivered"), "unknown uuid")
