@@ -85,6 +85,14 @@ class MailingMailing(models.Model):
         ondelete="restrict",
         help="The gateway the SMS go through: the company's default one unless chosen.",
     )
+    sms_cost_estimate = fields.Float(
+        "Estimated cost", readonly=True, copy=False, digits=(16, 2),
+        help="Credits: valid recipients per country x parts per message x the country's price, "
+        "at the last estimate (Check recipients, Send or Schedule).",
+    )
+    sms_cost_balance = fields.Float("Balance at estimate", readonly=True, copy=False, digits=(16, 2))
+    sms_cost_date = fields.Datetime("Estimated on", readonly=True, copy=False)
+    sms_cost_covered = fields.Boolean(readonly=True, copy=False)
     sms_waiting_credit = fields.Boolean(
         "Waiting for credit",
         readonly=True,
@@ -252,15 +260,63 @@ class MailingMailing(models.Model):
                     )
                 )
 
+    def _sms_cost_estimate(self, summary=None):
+        """What sending now would cost: ``{parts, cost, balance, covered, lines}`` with one line per
+        destination country (valid recipients x parts x the country's price). Prices and balance
+        are fetched from the gateway when it answers, else the last known ones are used. The
+        result is also kept on the mailing (shown on its form)."""
+        self.ensure_one()
+        summary = summary or self._sms_audience_summary()
+        gateway = self.sms_gateway_id or self.env["sms.gateway"]._get_default_gateway(self.company_id)
+        balance = None
+        if gateway:
+            try:
+                balance = gateway._refresh_from_gateway()
+            except (sms_gateway_api.GatewayTransientError, sms_gateway_api.GatewayError) as error:
+                _logger.info("SMS gateway %s unreachable for the estimate: %s", gateway.name, error)
+                balance = gateway.balance if gateway.balance_date else None
+        parts = self.sms_segment_count
+        lines = []
+        for country, count in sorted(summary["countries"].items(), key=lambda item: (-item[1], item[0])):
+            price = gateway._price_for(country) if gateway else 0.0
+            lines.append({"country": country, "count": count, "price": price, "cost": count * parts * price})
+        cost = sum(line["cost"] for line in lines)
+        covered = balance is None or balance + 1e-9 >= cost
+        self.sudo().write({
+            "sms_cost_estimate": cost, "sms_cost_balance": balance or 0.0,
+            "sms_cost_date": fields.Datetime.now(), "sms_cost_covered": covered,
+        })
+        return {"parts": parts, "cost": cost, "balance": balance, "covered": covered, "lines": lines}
+
+    def _sms_credit_warning(self, confirm_action):
+        """A dialog that warns before sending or scheduling when the balance cannot cover the
+        estimate (nothing when it can, when it is unknown, or once the user confirmed)."""
+        sms_mailings = self.filtered(lambda m: m.mailing_type == "sms")
+        if len(sms_mailings) != 1 or self.env.context.get("sms_ext_cost_confirmed"):
+            return None
+        audience = self.env["mailing.sms.audience"].create({"mailing_id": sms_mailings.id})
+        if audience.covered:
+            return None
+        audience.confirm_action = confirm_action
+        return audience._action_open()
+
+    def action_sms_estimate_cost(self):
+        self.ensure_one()
+        self._sms_cost_estimate()
+        return True
+
     def action_put_in_queue(self):
         self._sms_check_sendable()
+        warning = self._sms_credit_warning("put_in_queue")
+        if warning:
+            return warning
         res = super().action_put_in_queue()
         self.filtered(lambda m: m.mailing_type == "sms")._sms_trigger_send_cron()
         return res
 
     def action_schedule(self):
         self._sms_check_sendable()
-        return super().action_schedule()
+        return self._sms_credit_warning("schedule") or super().action_schedule()
 
     def action_send_mail(self, res_ids=None):
         self._sms_check_sendable()

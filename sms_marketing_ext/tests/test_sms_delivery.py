@@ -145,7 +145,20 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
     def test_credit_runs_out_pause_topup_resume(self):
         self._gateway_create_account(self.token, 0.05 * 15, price=0.05, country_prices=PRICES)
         mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
+        # Send warns that the balance does not cover the estimate; the user sends anyway.
+        warning = mailing.action_put_in_queue()
+        self.assertEqual(mailing.state, "draft")
+        audience = self.env["mailing.sms.audience"].browse(warning["res_id"])
+        self.assertEqual((audience.confirm_action, audience.covered), ("put_in_queue", False))
+        self.assertAlmostEqual(audience.cost, 23 * 0.05 + 0.08)
+        self.assertAlmostEqual(audience.balance, 0.75)
+        self.assertEqual(
+            {line.country_code: (line.count, line.price) for line in audience.line_ids},
+            {"FR": (23, 0.05), "BE": (1, 0.08)},
+        )
+        audience.action_confirm()
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertFalse(mailing.sms_cost_covered)
         self._run_cron_until_done(mailing)
         self.assertTrue(mailing.sms_waiting_credit)
         self.assertEqual(mailing.state, "sending")
@@ -173,7 +186,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         and those messages go out after the top-up with the same uuids."""
         self._gateway_create_account(self.token, 0.05 * 5, price=0.05, country_prices=PRICES)
         mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
+        mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
         self.env["mailing.mailing"]._sms_cron_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
         self.assertTrue(mailing.sms_waiting_credit)
         mailing.action_sms_resume()
@@ -266,3 +279,18 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "undelivered", "2000-01-01 00:00:00"))
         self.assertEqual(trace.trace_status, "sent")
         self.assertFalse(Trace._sms_apply_delivery_report("0" * 32, "delivered"), "unknown uuid")
+
+    def test_cost_estimate_and_schedule_warning(self):
+        mailing = self._mailing(body="Hello")
+        mailing.action_sms_estimate_cost()
+        self.assertAlmostEqual(mailing.sms_cost_estimate, 23 * 0.05 + 0.08)
+        self.assertTrue(mailing.sms_cost_covered)
+        self.assertAlmostEqual(mailing.sms_cost_balance, 1000)
+        self._gateway_create_account(self.token, 1, price=0.05, country_prices=PRICES)
+        mailing.write({"schedule_type": "scheduled", "schedule_date": "2999-01-01 10:00:00"})
+        warning = mailing.action_schedule()
+        audience = self.env["mailing.sms.audience"].browse(warning["res_id"])
+        self.assertEqual(audience.confirm_action, "schedule")
+        self.assertEqual(mailing.state, "draft")
+        audience.action_confirm()
+        self.assertEqual(mailing.state, "in_queue")

@@ -19,6 +19,16 @@ class MailingSmsAudience(models.TransientModel):
     opted_out = fields.Integer("Opted out", readonly=True)
     capped = fields.Integer("Frequency cap", readonly=True)
     line_ids = fields.One2many("mailing.sms.audience.line", "audience_id", readonly=True)
+    parts = fields.Integer("SMS parts per recipient", readonly=True)
+    cost = fields.Float("Estimated cost (credits)", readonly=True, digits=(16, 2))
+    balance = fields.Float("Gateway balance (credits)", readonly=True, digits=(16, 2))
+    balance_known = fields.Boolean(readonly=True)
+    covered = fields.Boolean("Balance covers the mailing", readonly=True)
+    confirm_action = fields.Selection(
+        [("put_in_queue", "Send"), ("schedule", "Schedule")],
+        readonly=True,
+        help="Set when this dialog warns before sending or scheduling: its button goes on with it.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -30,13 +40,25 @@ class MailingSmsAudience(models.TransientModel):
     def _compute_summary(self):
         self.ensure_one()
         summary = self.mailing_id._sms_audience_summary()
+        estimate = self.mailing_id._sms_cost_estimate(summary)
         countries = self.env["res.country"].search([("code", "in", list(summary["countries"]))])
         by_code = {country.code: country for country in countries}
         self.write({
             **{key: summary[key] for key in ("total", "valid", *sms_audience.SUMMARY_KEYS.values())},
+            "parts": estimate["parts"],
+            "cost": estimate["cost"],
+            "balance": estimate["balance"] or 0.0,
+            "balance_known": estimate["balance"] is not None,
+            "covered": estimate["covered"],
             "line_ids": [(5, 0, 0)] + [
-                (0, 0, {"country_code": code, "country_id": by_code.get(code, countries.browse()).id, "count": count})
-                for code, count in sorted(summary["countries"].items(), key=lambda item: (-item[1], item[0]))
+                (0, 0, {
+                    "country_code": line["country"],
+                    "country_id": by_code.get(line["country"], countries.browse()).id,
+                    "count": line["count"],
+                    "price": line["price"],
+                    "cost": line["cost"],
+                })
+                for line in estimate["lines"]
             ],
         })
 
@@ -53,3 +75,11 @@ class MailingSmsAudience(models.TransientModel):
     def action_refresh(self):
         self._compute_summary()
         return self._action_open()
+
+    def action_confirm(self):
+        """Send or schedule anyway, although the balance does not cover the estimate."""
+        self.ensure_one()
+        mailing = self.mailing_id.with_context(sms_ext_cost_confirmed=True)
+        if self.confirm_action == "schedule":
+            return mailing.action_schedule()
+        return mailing.action_put_in_queue() or {"type": "ir.actions.act_window_close"}

@@ -10,3 +10,5 @@ class MailingSmsAudienceLine(models.TransientModel):
     country_code = fields.Char("Code", readonly=True)
     country_id = fields.Many2one("res.country", readonly=True)
     count = fields.Integer("Recipients", readonly=True)
+    price = fields.Float("Credits per part", readonly=True, digits=(16, 4))
+    cost = fields.Float("Credits", readonly=True, digits=(16, 2))
