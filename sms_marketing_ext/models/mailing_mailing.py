@@ -12,7 +12,7 @@ from odoo.tools import SQL, split_every
 from odoo.addons.link_tracker.models.link_tracker import LINK_TRACKER_MIN_CODE_LENGTH
 from odoo.addons.phone_validation.tools import phone_validation
 
-from ..tools import sms_audience, sms_gateway_api, sms_links, sms_segments, sms_tokens
+from ..tools import sms_audience, sms_gateway_api, sms_links, sms_quiet_hours, sms_segments, sms_tokens
 
 _logger = logging.getLogger(__name__)
 
@@ -85,6 +85,15 @@ class MailingMailing(models.Model):
         ondelete="restrict",
         help="The gateway the SMS go through: the company's default one unless chosen.",
     )
+    sms_quiet_hours_mode = fields.Selection(
+        [("company", "Company setting"), ("custom", "Custom window"), ("off", "Send at any hour")],
+        "Quiet hours",
+        default="company",
+        required=True,
+        help="Send only inside a daily window of each recipient's local time; messages outside it wait.",
+    )
+    sms_send_window_start = fields.Float("Send from", default=8.0)
+    sms_send_window_end = fields.Float("Send until", default=21.0)
     sms_cost_estimate = fields.Float(
         "Estimated cost", readonly=True, copy=False, digits=(16, 2),
         help="Credits: valid recipients per country x parts per message x the country's price, "
@@ -325,6 +334,13 @@ class MailingMailing(models.Model):
     # ------------------------------------------------------------
     # Audience
     # ------------------------------------------------------------
+
+    @api.constrains("sms_quiet_hours_mode", "sms_send_window_start", "sms_send_window_end")
+    def _check_sms_send_window(self):
+        for mailing in self.filtered(lambda m: m.sms_quiet_hours_mode == "custom"):
+            start, end = mailing.sms_send_window_start, mailing.sms_send_window_end
+            if not (0 <= start < 24 and 0 < end <= 24) or start == end:
+                raise ValidationError(_("The send window runs between two different hours of the day (0 to 24)."))
 
     @api.constrains("mailing_domain", "mailing_model_id")
     def _check_mailing_domain_sms(self):
@@ -845,6 +861,9 @@ class MailingMailing(models.Model):
         if balance is not None and cost > balance + 1e-9:
             self._sms_pause_for_credit(balance, cost)
             return False
+        batch = self._sms_defer_quiet_hours(batch)
+        if not batch:
+            return True  # all of it waits for its send window; the next claim takes other messages
         bodies = self._sms_render_bodies([(row[0], row[6]) for row in batch])
         sender = self.sms_sender_id.name or None
         messages = [
@@ -870,6 +889,42 @@ class MailingMailing(models.Model):
         if gateway.throughput:
             time.sleep(max(0.0, len(batch) / gateway.throughput - (time.monotonic() - started)))
         return True
+
+    def _sms_send_window(self):
+        """(start, end) hours of the quiet-hours window that applies, or None."""
+        self.ensure_one()
+        if self.sms_quiet_hours_mode == "custom":
+            return self.sms_send_window_start, self.sms_send_window_end
+        company = self.company_id or self.env.company
+        if self.sms_quiet_hours_mode == "company" and company.sms_quiet_hours:
+            return company.sms_send_window_start, company.sms_send_window_end
+        return None
+
+    def _sms_defer_quiet_hours(self, batch):
+        """Keep the messages whose recipients are inside the send window now; the others get
+        their next attempt at the window's opening in their time zone (no attempt is counted)."""
+        window = self._sms_send_window()
+        if not window:
+            return batch
+        now = fields.Datetime.now()
+        kept, deferred_ids, deferred_at = [], [], []
+        for row in batch:
+            when = sms_quiet_hours.next_send_time(now, sms_quiet_hours.timezones_for_number(row[2]), *window)
+            if when is None:
+                kept.append(row)
+            else:
+                deferred_ids.append(row[0])
+                deferred_at.append(when)
+        if deferred_ids:
+            self.env.cr.execute(SQL(
+                """
+                UPDATE mailing_trace t SET sms_next_attempt = r.next
+                  FROM unnest(%s::int[], %s::timestamp[]) AS r(id, next) WHERE t.id = r.id
+                """,
+                deferred_ids, deferred_at,
+            ))
+            self.env["mailing.trace"].invalidate_model(["sms_next_attempt"])
+        return kept
 
     def _sms_balance(self, gateway, balances):
         """The gateway's balance, fetched with its price list once per cron run (so credit

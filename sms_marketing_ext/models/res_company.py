@@ -25,6 +25,22 @@ class ResCompany(models.Model):
         "0: no cap.",
     )
 
+    sms_quiet_hours = fields.Boolean(
+        "Quiet hours",
+        help="Send marketing SMS only inside a daily window of the recipient's local time (from the number's "
+        "country and time zone); messages outside it wait for the window.",
+    )
+    sms_send_window_start = fields.Float("Send from", default=8.0)
+    sms_send_window_end = fields.Float("Send until", default=21.0)
+
+    @api.constrains("sms_send_window_start", "sms_send_window_end")
+    def _check_sms_send_window(self):
+        for company in self:
+            if not (0 <= company.sms_send_window_start < 24 and 0 < company.sms_send_window_end <= 24) or (
+                company.sms_send_window_start == company.sms_send_window_end
+            ):
+                raise ValidationError(_("The send window runs between two different hours of the day (0 to 24)."))
+
     @api.constrains("sms_max_segments")
     def _check_sms_max_segments(self):
         for company in self:

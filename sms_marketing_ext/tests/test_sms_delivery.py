@@ -1,3 +1,5 @@
+from freezegun import freeze_time
+
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 from odoo.tools import SQL
@@ -294,3 +296,34 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertEqual(mailing.state, "draft")
         audience.action_confirm()
         self.assertEqual(mailing.state, "in_queue")
+
+    def test_quiet_hours(self):
+        """Company window 08:00-21:00 in the recipient's local time: at 12:00 UTC Paris (13:00)
+        receives at once, New York (07:00) waits until 13:00 UTC."""
+        new_york = self.env["mailing.contact"].create(
+            {"name": "New Yorker", "mobile": "+1 212 555 0123", "list_ids": [(4, self.mailing_list.id)]}
+        )
+        self.env.company.write({"sms_quiet_hours": True, "sms_send_window_start": 8, "sms_send_window_end": 21})
+        mailing = self._mailing(body="Hello")
+        with freeze_time("2026-01-15 12:00:00"):
+            mailing.action_put_in_queue()
+            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            waiting = self._traces(mailing, "outgoing")
+            self.assertEqual(waiting.res_id, new_york.id)
+            self.assertEqual(str(waiting.sms_next_attempt), "2026-01-15 13:00:00")
+            self.assertEqual(waiting.sms_attempts, 0, "waiting for the window is not a failed attempt")
+            self.assertEqual(len(self._traces(mailing, "pending")), 24)
+            cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+            self.assertIn("2026-01-15 13:00:00",
+                          [str(t.call_at) for t in self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])])
+        with freeze_time("2026-01-15 13:05:00"):
+            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+        self.assertEqual(mailing.state, "done")
+        self.assertIn("+12125550123", [m["number"] for m in self._received().values()])
+        # The mailing can override the company: send at any hour.
+        other = self._mailing(body="Night owls", sms_quiet_hours_mode="off")
+        with freeze_time("2026-01-15 03:00:00"):
+            other.action_put_in_queue()
+            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+        self.assertEqual(other.state, "done")
+        self.assertEqual(len(self._traces(other, "pending")), 25)
