@@ -1,6 +1,8 @@
 import logging
 import secrets
 
+import psycopg2
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
@@ -287,7 +289,16 @@ class SmsGateway(models.Model):
                 fields.Command.create({"country_code": code, "price": price})
                 for code, price in sorted(prices["countries"].items())
             ]
-        self.sudo().write(vals)
+        # Only a cache of the gateway's state: when another worker is storing it at the same time,
+        # skip (its values are as fresh) rather than fail the batch with a serialization error.
+        try:
+            with self.env.cr.savepoint():
+                self.sudo().write(vals)
+                self.flush_recordset()
+        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+            _logger.info("SMS gateway %s: balance stored by another worker meanwhile", self.id)
+            self.invalidate_recordset()
+            self.price_ids.invalidate_recordset()
         return balance
 
     def action_regenerate_webhook_secret(self):

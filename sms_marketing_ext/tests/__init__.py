@@ -4,6 +4,7 @@ from . import test_mailing_list_import
 from . import test_sms_audience
 from . import test_sms_counter_browser
 from . import test_sms_delivery
+from . import test_sms_delivery_processes
 from . import test_sms_gateway
 from . import test_sms_segments
 from . import test_sms_sender

@@ -1,0 +1,98 @@
+"""A real Odoo worker process for the multi-process delivery tests (test_sms_delivery_processes).
+
+Not a test module: run through ``odoo-bin shell -d <db>`` with this file on standard input and
+the scenario in the environment variable SMS_EXT_WORKER (JSON). Every phase commits its work,
+as a production worker does, and prints one line ``RESULT <json>``.
+
+Phases:
+- setup: a company of its own (so nothing leaks into other tests' defaults), a gateway on the
+  test's local gateway, N contacts in a list, a mailing materialised and ready to send;
+- crash: send, but die with SIGKILL right after the gateway accepted a batch, before recording
+  its results or committing (the worst moment);
+- send: send until the mailing is done, or only batches (``batches_only``) like a second worker;
+- report: the mailing's traces;
+- cleanup: delete what setup created.
+"""
+# ruff: noqa: F821  (env is provided by odoo-bin shell)
+import json
+import os
+import signal
+import sys
+import time
+
+scenario = json.loads(os.environ["SMS_EXT_WORKER"])
+phase = scenario["phase"]
+Mailing = env["mailing.mailing"]
+result = {}
+
+if phase == "setup":
+    company = env["res.company"].create({"name": scenario["tag"], "country_id": env.ref("base.fr").id})
+    gateway = env["sms.gateway"].create({
+        "name": scenario["tag"], "provider": "jsonrpc", "base_url": scenario["gateway_url"],
+        "account_token": scenario["token"], "batch_size": scenario.get("batch_size", 10),
+        "company_id": company.id, "is_default": True,
+    })
+    mailing_list = env["mailing.list"].create({"name": scenario["tag"]})
+    env["mailing.contact"].create([
+        {"name": f"{scenario['tag']} {index}", "mobile": f"+33 6 55 {index // 10000:02d} {index // 100 % 100:02d} "
+         f"{index % 100:02d}", "list_ids": [(4, mailing_list.id)]}
+        for index in range(scenario["contacts"])
+    ])
+    mailing = Mailing.with_company(company).create({
+        "subject": scenario["tag"], "mailing_type": "sms", "body_plaintext": "Hello from a worker",
+        "sms_allow_unsubscribe": True, "company_id": company.id, "sms_gateway_id": gateway.id,
+        "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
+        "contact_list_ids": [(6, 0, mailing_list.ids)],
+    })
+    mailing._sms_start_sending()
+    env.cr.commit()
+    env.cr.execute("SELECT count(*) FROM mailing_trace WHERE mass_mailing_id = %s AND trace_status = 'outgoing'",
+                   [mailing.id])
+    result = {"company": company.id, "gateway": gateway.id, "list": mailing_list.id, "mailing": mailing.id,
+              "outgoing": env.cr.fetchone()[0], "state": mailing.state}
+
+elif phase == "crash":
+    def die_after_accept(self, *args, **kwargs):
+        sys.stdout.write("RESULT " + json.dumps({"dying": True}) + "\n")
+        sys.stdout.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    type(Mailing)._sms_record_results = die_after_accept
+    Mailing.browse(scenario["mailing"])._sms_send_batch({})
+    result = {"survived": True}  # never reached
+
+elif phase == "send":
+    mailing = Mailing.browse(scenario["mailing"])
+    batches = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not mailing._sms_send_batch({}):
+            break
+        env.cr.commit()
+        batches += 1
+    if not scenario.get("batches_only"):
+        mailing._sms_finish_if_done()
+    env.cr.commit()
+    result = {"batches": batches, "state": mailing.state}
+
+elif phase == "report":
+    env.cr.execute(
+        "SELECT trace_status, sms_uuid, sms_attempts FROM mailing_trace WHERE mass_mailing_id = %s",
+        [scenario["mailing"]],
+    )
+    result = {"traces": env.cr.fetchall(), "state": Mailing.browse(scenario["mailing"]).state}
+
+elif phase == "cleanup":
+    mailing = Mailing.browse(scenario["mailing"])
+    contacts = mailing.contact_list_ids.contact_ids
+    lists = mailing.contact_list_ids
+    gateway = mailing.sms_gateway_id
+    mailing.unlink()
+    contacts.unlink()
+    lists.unlink()
+    gateway.unlink()
+    env["res.company"].browse(scenario["company"]).active = False
+    env.cr.commit()
+
+sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+sys.stdout.flush()
