@@ -1,8 +1,12 @@
 import logging
 
+from werkzeug.exceptions import NotFound
+
 from odoo import _, http
 from odoo.http import request
 
+from ..tools import sms_tokens
+from ..tools.sms_bots import is_bot
 from ..tools.sms_gateway_api import SIGNATURE_HEADER, parse_delivery_report, parse_inbound, verify_signature
 from ..tools.sms_keywords import START, STOP, classify_inbound, normalize_sender_number
 
@@ -67,8 +71,12 @@ class SmsGatewayWebhookController(http.Controller):
         if not number:
             _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway_id, keyword, inbound["from"])
             return self._answer({"ok": False, "error": "'from' is not a phone number in international format"}, 400)
-        blacklist = request.env["phone.blacklist"].sudo()
         text = inbound["body"].strip()
+        blacklist = request.env["phone.blacklist"].sudo().with_context(
+            sms_consent_source="reply",
+            sms_consent_note=_("Replied \"%(text)s\" to %(to)s (gateway %(gateway)s)",
+                               text=text[:200], to=inbound["to"] or "-", gateway=gateway.name),
+        )
         if keyword == STOP:
             blacklist._add(
                 [number],
@@ -111,3 +119,86 @@ class SmsGatewayWebhookController(http.Controller):
     @staticmethod
     def _answer(payload, status=200):
         return request.make_json_response(payload, status=status)
+
+
+class SmsLinkController(http.Controller):
+    """Tracked links and the opt-out link of marketing SMS, both carrying the recipient's token
+    (``tools/sms_tokens.py``): ``/r/<tracker code>/<link token>`` and ``/sms/o/<opt-out token>``."""
+
+    @staticmethod
+    def _trace_from_token(purpose, token):
+        """The SMS trace a valid ``token`` designates, else an empty recordset."""
+        Trace = request.env["mailing.trace"].sudo()
+        secret = request.env["ir.config_parameter"].sudo().get_param("database.secret")
+        trace_id = sms_tokens.read_token(secret, purpose, token) if secret else None
+        if not trace_id:
+            return Trace
+        trace = Trace.browse(trace_id).exists()
+        if not trace or trace.trace_type != "sms" or not trace.mass_mailing_id:
+            return Trace
+        return trace
+
+    # ------------------------------------------------------------
+    # Tracked links
+    # ------------------------------------------------------------
+
+    @http.route("/r/<string:code>/<string:token>", type="http", auth="public", methods=["GET"], save_session=False)
+    def sms_link_redirect(self, code, token, **_kwargs):
+        """Redirect to the link's URL, exactly as written in the SMS, and record the click for the
+        recipient the token designates. A wrong or tampered token still redirects (someone clicked)
+        but the click is nobody's; clicks of link previews and crawlers (HEAD included) are recorded
+        as bot clicks, never as the recipient's."""
+        tracker = request.env["link.tracker.code"].sudo().search([("code", "=", code)], limit=1).link_id
+        if not tracker:
+            raise NotFound()
+        trace = self._trace_from_token("link", token)
+        if trace and not tracker._sms_belongs_to(trace.mass_mailing_id):
+            _logger.info("SMS link %s: token of trace %s from another mailing: click not attributed", code, trace.id)
+            trace = trace.browse()
+        httprequest = request.httprequest
+        request.env["link.tracker.click"]._sms_add_click(
+            code,
+            trace=trace or None,
+            is_bot=is_bot(httprequest.user_agent.string, httprequest.method),
+            ip=httprequest.remote_addr,
+            country_code=request.geoip.country_code,
+        )
+        response = request.redirect(tracker._sms_redirect_url(), code=302, local=False)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex, nofollow"
+        return response
+
+    # ------------------------------------------------------------
+    # Opt-out link
+    # ------------------------------------------------------------
+
+    @http.route("/sms/o/<string:token>", type="http", auth="public", methods=["GET", "POST"])
+    def sms_optout(self, token, action=None, **_kwargs):
+        """GET shows the recipient's subscription and an Unsubscribe button (link previews and
+        scanners GET links: a GET never changes anything); the button POSTs the form (CSRF token
+        of the page's session) with ``action=optout``; the confirmation offers an Undo button
+        (``action=optin``). A wrong or tampered token changes nothing: 404 page."""
+        trace = self._trace_from_token("optout", token)
+        if not trace:
+            return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=404)
+        Event = request.env["sms.consent.event"].sudo()
+        changed = None
+        if request.httprequest.method == "POST":
+            if action not in ("optout", "optin"):
+                return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=400)
+            changed = Event._sms_link_apply(trace, action == "optout")
+            _logger.info("SMS opt-out link of trace %s: %s (%s)", trace.id, action,
+                         "applied" if changed else "nothing to change")
+        status = Event._sms_link_status(trace)
+        return request.render(
+            "sms_marketing_ext.sms_optout_page",
+            {
+                **status,
+                "token": token,
+                "done": action if request.httprequest.method == "POST" else None,
+                "changed": changed,
+                "mailing": trace.mass_mailing_id,
+                "res_company": trace.mass_mailing_id.company_id or request.env.company,
+            },
+            headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"},
+        )

@@ -2,10 +2,14 @@ from . import test_install
 from . import test_mailing_composer
 from . import test_mailing_list_import
 from . import test_sms_audience
+from . import test_sms_consent
 from . import test_sms_counter_browser
 from . import test_sms_delivery
 from . import test_sms_delivery_processes
 from . import test_sms_gateway
+from . import test_sms_links
+from . import test_sms_optout
 from . import test_sms_segments
+from . import test_sms_statistics
 from . import test_sms_sender
 from . import test_sms_webhooks

@@ -9,8 +9,12 @@ import re
 
 from .sms_tokens import token_length
 
-# Same URL pattern as odoo.tools.TEXT_URL_REGEX (kept here so this module stays Odoo-free).
-TEXT_URL_REGEX = r"https?://[\w@:%.+&~#=/-]+(?:\?\S+)?"
+# odoo.tools.TEXT_URL_REGEX, widened: stock stops a URL's path at its first comma (or ; ! * $),
+# so https://ex.com/a,b?x=1 would be shortened to https://ex.com/a and ",b?x=1" left in the text.
+# Here those characters belong to the path when more path follows them; at the end ("see
+# https://ex.com/a, then...") they stay punctuation. Keep identical to TEXT_URL_REGEX in
+# static/src/js/sms_counter_field.js (a test compares them).
+TEXT_URL_REGEX = r"https?://[\w@:%.+&~#=/-]+(?:[,;!*$]+[\w@:%.+&~#=/-]+)*(?:\?\S+)?"
 
 LINK_TOKEN_LENGTH = token_length("link")
 OPTOUT_TOKEN_LENGTH = token_length("optout")

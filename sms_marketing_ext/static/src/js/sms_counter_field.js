@@ -10,8 +10,9 @@ import { onWillStart } from "@odoo/owl";
 
 import { analyzeSms } from "./sms_segments";
 
-// Same pattern as odoo.tools.TEXT_URL_REGEX (and tools/sms_links.py).
-const TEXT_URL_REGEX = /https?:\/\/[\w@:%.+&~#=/-]+(?:\?\S+)?/g;
+// Same pattern as TEXT_URL_REGEX in tools/sms_links.py (odoo.tools.TEXT_URL_REGEX, widened to
+// keep commas inside a URL's path); a test checks that both are identical.
+const TEXT_URL_REGEX = /https?:\/\/[\w@:%.+&~#=/-]+(?:[,;!*$]+[\w@:%.+&~#=/-]+)*(?:\?\S+)?/g;
 const HAS_URL_REGEX = new RegExp(TEXT_URL_REGEX.source);
 
 export class SmsCounterField extends SmsWidget {

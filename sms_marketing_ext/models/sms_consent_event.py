@@ -1,0 +1,145 @@
+from odoo import _, api, fields, models
+from odoo.tools import SQL
+
+from ..tools.sms_consent import mask_number
+
+CONSENT_SOURCES = [
+    ("link", "Opt-out link"),
+    ("reply", "SMS reply"),
+    ("import", "Import"),
+    ("manual", "Manual"),
+]
+
+
+class SmsConsentEvent(models.Model):
+    """One opt-out or opt-in of a phone number: what, when, and where it came from. Written by the
+    code that changes the number's consent (never edited), so the history is an audit trail."""
+
+    _name = "sms.consent.event"
+    _description = "SMS consent record"
+    _order = "date desc, id desc"
+    _rec_name = "number"
+
+    number = fields.Char("Phone number", required=True, index=True, readonly=True, help="In E.164 format.")
+    action = fields.Selection(
+        [("optout", "Opt-out"), ("optin", "Opt-in")], required=True, readonly=True
+    )
+    source = fields.Selection(CONSENT_SOURCES, required=True, readonly=True)
+    date = fields.Datetime(required=True, default=fields.Datetime.now, readonly=True)
+    mailing_id = fields.Many2one("mailing.mailing", readonly=True, ondelete="set null", index="btree_not_null")
+    list_ids = fields.Many2many("mailing.list", string="Mailing lists", readonly=True)
+    blacklist_id = fields.Many2one(
+        "phone.blacklist", "Blacklist entry", readonly=True, ondelete="set null", index="btree_not_null"
+    )
+    note = fields.Text(readonly=True)
+    user_id = fields.Many2one("res.users", "Done by", readonly=True, ondelete="set null")
+
+    def init(self):
+        res = super().init()
+        # The export and the blacklist form look up the latest record of a number.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS sms_consent_event_number_date_idx "
+                "ON sms_consent_event (number, date DESC, id DESC)"
+            )
+        )
+        return res
+
+    @api.model
+    def _record(self, numbers, action, source=None, mailing=None, lists=None, blacklist=None, note=None):
+        """Record ``action`` ("optout" or "optin") of each of ``numbers`` (E.164). ``source``,
+        ``mailing`` and ``note`` default to the context's ``sms_consent_source`` ("manual" without
+        one), ``sms_consent_mailing_id`` and ``sms_consent_note``; ``blacklist`` is the blacklist
+        entries of the numbers, if any."""
+        context = self.env.context
+        source = source or context.get("sms_consent_source") or "manual"
+        mailing_id = mailing.id if mailing else context.get("sms_consent_mailing_id") or False
+        note = note if note is not None else context.get("sms_consent_note") or False
+        user = self.env.user
+        user_id = user.id if not user.share and not user._is_superuser() else False
+        entries = {entry.number: entry.id for entry in (blacklist or [])}
+        return self.sudo().create(
+            [
+                {
+                    "number": number,
+                    "action": action,
+                    "source": source,
+                    "mailing_id": mailing_id,
+                    "list_ids": [(6, 0, lists.ids)] if lists else False,
+                    "blacklist_id": entries.get(number, False),
+                    "note": note,
+                    "user_id": user_id,
+                }
+                for number in dict.fromkeys(numbers)
+                if number
+            ]
+        )
+
+    # ------------------------------------------------------------
+    # Opt-out link
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sms_link_subscriptions(self, trace):
+        """The mailing-list subscriptions an opt-out link of ``trace`` acts on: those, in the
+        mailing's lists, of the recipient's contact and of the contacts with the recipient's number.
+        Empty when the mailing has no lists (then the link blacklists the number)."""
+        mailing = trace.mass_mailing_id
+        Subscription = self.env["mailing.subscription"].sudo()
+        if mailing.mailing_model_real != "mailing.contact" or not mailing.contact_list_ids:
+            return Subscription
+        contacts = [("contact_id.phone_sanitized", "=", trace.sms_number)]
+        if trace.model == "mailing.contact" and trace.res_id:
+            contacts = ["|", ("contact_id", "=", trace.res_id), *contacts]
+        return Subscription.search([("list_id", "in", mailing.contact_list_ids.ids), *contacts])
+
+    @api.model
+    def _sms_link_status(self, trace):
+        """What the opt-out page of ``trace`` shows: ``{"number", "masked_number", "lists", "opted_out"}``,
+        ``lists`` the mailing lists concerned (empty: the blacklist)."""
+        subscriptions = self._sms_link_subscriptions(trace)
+        if subscriptions:
+            opted_out = all(subscriptions.mapped("opt_out"))
+        else:
+            opted_out = bool(
+                self.env["phone.blacklist"].sudo().search_count([("number", "=", trace.sms_number)], limit=1)
+            )
+        return {
+            "number": trace.sms_number,
+            "masked_number": mask_number(trace.sms_number),
+            "lists": subscriptions.list_id,
+            "opted_out": opted_out,
+        }
+
+    @api.model
+    def _sms_link_apply(self, trace, opt_out):
+        """Opt the recipient of ``trace`` out (``opt_out`` True) or back in, through the opt-out link:
+        in the mailing's lists, else in the blacklist. Doing it twice changes nothing more and
+        records nothing more.
+
+        :return: True when something changed.
+        """
+        number = trace.sms_number
+        mailing = trace.mass_mailing_id
+        action = "optout" if opt_out else "optin"
+        subscriptions = self._sms_link_subscriptions(trace)
+        if subscriptions:
+            todo = subscriptions.filtered(lambda sub: bool(sub.opt_out) != opt_out)
+            if not todo:
+                return False
+            todo.write({"opt_out": opt_out})
+            self._record([number], action, source="link", mailing=mailing, lists=todo.list_id)
+            return True
+        Blacklist = self.env["phone.blacklist"].sudo().with_context(
+            sms_consent_source="link", sms_consent_mailing_id=mailing.id
+        )
+        blacklisted = bool(Blacklist.search_count([("number", "=", number)], limit=1))
+        if blacklisted == opt_out:
+            return False
+        if opt_out:
+            Blacklist._add([number], message=_("Blacklisted through the opt-out link of the SMS mailing %s.",
+                                               mailing.subject or mailing.id))
+        else:
+            Blacklist._remove([number], message=_("Removed from the blacklist through the opt-out link of "
+                                                  "the SMS mailing %s (undo).", mailing.subject or mailing.id))
+        return True

@@ -1,0 +1,214 @@
+import base64
+import csv
+import io
+import json
+
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, tagged
+
+from ..tools.sms_consent import mask_number, parse_blacklist_csv
+from ..tools.sms_gateway_api import SIGNATURE_HEADER, sign
+from .common import SmsMarketingUsersMixin
+
+# Secret of the test gateway record, not a credential.
+SECRET = "consent-webhook-secret"  # noqa: S105
+NUMBER = "+33612345678"
+
+
+@tagged("post_install", "-at_install", "sms_consent")
+class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_sms_users()
+        cls.env.company.country_id = cls.env.ref("base.fr")
+        cls.gateway = cls.env["sms.gateway"].create(
+            {
+                "name": "Consent gateway",
+                "provider": "jsonrpc",
+                "base_url": "http://127.0.0.1:9",
+                "account_token": "tok_consent",
+                "webhook_secret": SECRET,
+            }
+        )
+
+    def _events(self, number=NUMBER):
+        return self.env["sms.consent.event"].search([("number", "=", number)], order="id")
+
+    def _entry(self, number=NUMBER):
+        return self.env["phone.blacklist"].with_context(active_test=False).search([("number", "=", number)])
+
+    # ------------------------------------------------------------
+    # Replies (STOP / START webhook)
+    # ------------------------------------------------------------
+
+    def _inbound(self, text, signed=True, sender=NUMBER):
+        body = json.dumps({"from": sender, "to": "36180", "body": text, "at": "2024-05-01T12:00:00Z"}).encode()
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers[SIGNATURE_HEADER] = sign(SECRET, body)
+        return self.url_open(f"/sms_marketing_ext/webhook/{self.gateway.id}/inbound", data=body, headers=headers)
+
+    def test_reply_stop_and_start(self):
+        self.assertEqual(self._inbound("STOP", signed=False).status_code, 403)
+        self.assertFalse(self._events(), "an unsigned STOP records nothing")
+
+        self.assertEqual(self._inbound("Stop please").json()["action"], "stop")
+        event = self._events()
+        self.assertEqual(len(event), 1)
+        self.assertEqual((event.action, event.source, event.blacklist_id), ("optout", "reply", self._entry()))
+        self.assertIn("Stop please", event.note)
+        self.assertIn("Consent gateway", event.note)
+        self.assertFalse(event.user_id)
+        self.assertTrue(event.date)
+
+        self.assertEqual(self._inbound("START", signed=False).status_code, 403)
+        self.assertEqual(len(self._events()), 1, "an unsigned START records nothing")
+        self.assertTrue(self._entry().active)
+
+        self.assertEqual(self._inbound("start").json()["action"], "start")
+        events = self._events()
+        self.assertEqual(events.mapped("action"), ["optout", "optin"])
+        self.assertEqual(events.mapped("source"), ["reply", "reply"])
+        self.assertFalse(self._entry().active)
+
+    def test_reply_start_of_unknown_number_is_recorded(self):
+        self._inbound("START", sender="+33612345677")
+        event = self._events("+33612345677")
+        self.assertEqual((event.action, event.source), ("optin", "reply"), "an explicit opt-in is kept")
+
+    # ------------------------------------------------------------
+    # Manual changes in the user interface
+    # ------------------------------------------------------------
+
+    def test_manual_blacklist_changes(self):
+        Blacklist = self.env["phone.blacklist"].with_user(self.user_sms_admin)
+        entry = Blacklist.create({"number": "+33 6 12 34 56 78"})
+        event = self._events()
+        self.assertEqual(len(event), 1, "one record per change, not one per layer of the ORM")
+        self.assertEqual((event.action, event.source, event.user_id, event.blacklist_id),
+                         ("optout", "manual", self.user_sms_admin, entry))
+
+        Blacklist.create({"number": NUMBER})
+        self.assertEqual(len(self._events()), 1, "creating an already blacklisted number changes nothing")
+
+        entry.action_archive()
+        entry.action_unarchive()
+        self.assertEqual(self._events().mapped("action"), ["optout", "optin", "optout"])
+
+        wizard = self.env["phone.blacklist.remove"].with_user(self.user_sms_admin).create(
+            {"phone": NUMBER, "reason": "Called us to opt back in"}
+        )
+        wizard.action_unblacklist_apply()
+        last = self._events()[-1]
+        self.assertEqual((last.action, last.source, last.note), ("optin", "manual", "Called us to opt back in"))
+        self.assertFalse(entry.active)
+
+        entry.with_user(self.user_sms_admin).action_add()
+        self.assertEqual(self._events()[-1].action, "optout")
+        self.assertEqual(set(self._events().mapped("source")), {"manual"})
+
+        # The blacklist form shows the number's consent history.
+        entry.invalidate_recordset()
+        self.assertEqual(entry.consent_event_ids, self._events())
+        arch = Blacklist.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn("consent_event_ids", arch)
+
+    def test_consent_records_are_read_only(self):
+        self.env["phone.blacklist"]._add([NUMBER])
+        for user in (self.user_marketing, self.user_sms_admin):
+            Event = self.env["sms.consent.event"].with_user(user)
+            with self.subTest(user=user.login):
+                self.assertEqual(len(Event.search([("number", "=", NUMBER)])), 1)
+                with self.assertRaises(AccessError):
+                    Event.search([("number", "=", NUMBER)]).write({"source": "import"})
+                with self.assertRaises(AccessError):
+                    Event.create({"number": NUMBER, "action": "optin", "source": "manual"})
+        with self.assertRaises(AccessError):
+            self.env["phone.blacklist"].with_user(self.user_marketing).create({"number": "+33612345670"})
+        with self.assertRaises(AccessError):
+            self.env["sms.consent.event"].with_user(self.user_employee).search([])
+
+    # ------------------------------------------------------------
+    # Import and export
+    # ------------------------------------------------------------
+
+    def test_import_csv(self):
+        self.env["phone.blacklist"]._add(["+33612345670"])
+        content = "\n".join(
+            [
+                "Number;Reason",
+                "+33 6 12 34 56 78;Asked at the counter",
+                "06 12 34 56 79;",
+                "not a number;Typo",
+                "",
+                "+33612345678;Twice",
+                "+33 6 12 34 56 70;Already there",
+                "+1 555;Too short",
+                "0033612345680;Asked at the counter",
+            ]
+        ).encode()
+        wizard = self.env["phone.blacklist.import"].with_user(self.user_sms_admin).create(
+            {"file_data": base64.b64encode(content), "file_name": "optouts.csv",
+             "country_id": self.env.ref("base.fr").id}
+        )
+        wizard.action_import()
+        self.assertEqual((wizard.state, wizard.added_count, wizard.existing_count, wizard.rejected_count),
+                         ("done", 3, 1, 3))
+        self.assertEqual(
+            [(line.line, line.value, line.reason) for line in wizard.line_ids],
+            [
+                (4, "not a number", "Not a phone number"),
+                (6, "+33612345678", "Same number as line 2"),
+                (8, "+1 555", "Not a valid phone number"),
+            ],
+        )
+        for number, note in (("+33612345678", "Asked at the counter"), ("+33612345679", "Imported from optouts.csv"),
+                             ("+33612345680", "Asked at the counter")):
+            with self.subTest(number=number):
+                self.assertTrue(self._entry(number).active)
+                event = self._events(number)
+                self.assertEqual((event.action, event.source, event.note, event.user_id),
+                                 ("optout", "import", note, self.user_sms_admin))
+        self.assertEqual(self._events("+33612345670").mapped("source"), ["manual"],
+                         "an already blacklisted number is left as it is")
+
+    def test_import_access(self):
+        with self.assertRaises(AccessError):
+            self.env["phone.blacklist.import"].with_user(self.user_marketing).create(
+                {"file_data": base64.b64encode(b"+33612345678")}
+            )
+
+    def test_export_csv(self):
+        Blacklist = self.env["phone.blacklist"]
+        Blacklist.with_context(sms_consent_source="import")._add(["+33612345678"])
+        Blacklist.with_context(sms_consent_source="reply")._add(["+33612345679"])
+        Blacklist.with_context(sms_consent_source="reply")._remove(["+33612345679"])
+        entries = Blacklist.with_context(active_test=False).search([("number", "in", ["+33612345678", "+33612345679"])])
+        action = entries.with_user(self.user_marketing).action_sms_export_csv()
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        export_id = int(action["url"].split("/")[4])
+        export = self.env["phone.blacklist.export"].browse(export_id)
+        rows = list(csv.reader(io.StringIO(base64.b64decode(export.data).decode())))
+        self.assertEqual(rows[0], ["number", "active", "last_consent_date", "last_consent_source"])
+        self.assertEqual([row[:2] + row[3:] for row in rows[1:]],
+                         [["+33612345678", "yes", "import"], ["+33612345679", "no", "reply"]])
+        self.assertTrue(all(row[2] for row in rows[1:]), "the date of the latest consent record")
+
+        self.authenticate("sms_marketing_user", "sms_marketing_user")
+        response = self.url_open(action["url"])
+        self.assertEqual(response.status_code, 200)
+        self.assertTrue(response.text.startswith("number,active"))
+
+    # ------------------------------------------------------------
+    # Pure helpers
+    # ------------------------------------------------------------
+
+    def test_helpers(self):
+        self.assertEqual(mask_number("+33612345678"), "+33 ••••••• 78")
+        self.assertEqual(mask_number("+3247012345"), "+32 •••••• 45")
+        accepted, rejected = parse_blacklist_csv("+33612345678,\"STOP, by mail\"\n0612345679\n", "FR")
+        self.assertEqual(accepted, [(1, "+33612345678", "STOP, by mail"), (2, "+33612345679", "")])
+        self.assertEqual(rejected, [])
+        accepted, rejected = parse_blacklist_csv("0612345679\n", None)
+        self.assertEqual((accepted, rejected), ([], [(1, "0612345679", "no_country", None)]))

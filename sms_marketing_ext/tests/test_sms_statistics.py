@@ -1,0 +1,59 @@
+from odoo.tests import tagged
+from odoo.tests.common import TransactionCase
+
+from .common import SmsMarketingUsersMixin
+
+
+@tagged("post_install", "-at_install", "sms_statistics")
+class TestSmsStatistics(SmsMarketingUsersMixin, TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._create_sms_users()
+        cls.mailing = cls.env["mailing.mailing"].create({
+            "subject": "Stats", "mailing_type": "sms", "body_plaintext": "Hi", "state": "done",
+            "mailing_model_id": cls.env["ir.model"]._get_id("res.partner"),
+        })
+        partner = cls.env["res.partner"].create({"name": "Someone"})
+        outcomes = [
+            ("sent", False, 0.05, True),  # delivered and clicked
+            ("sent", False, 0.05, False),
+            ("open", False, 0.05, True),
+            ("pending", False, 0.05, False),
+            ("error", "sms_not_delivered", 0.05, False),
+            ("bounce", "sms_rejected", 0.05, False),
+            ("error", "sms_number_format", 0.0, False),
+            ("cancel", "sms_blacklist", 0.0, False),
+            ("cancel", "sms_duplicate", 0.0, False),
+        ]
+        cls.traces = cls.env["mailing.trace"].create([{
+            "trace_type": "sms", "model": "res.partner", "res_id": partner.id, "mass_mailing_id": cls.mailing.id,
+            "sms_number": f"+3361234560{index}", "trace_status": status, "failure_type": failure,
+            "sms_credits": credits, "sent_datetime": "2026-01-01 10:00:00" if status not in ("cancel",) else False,
+            "links_click_datetime": "2026-01-01 10:05:00" if clicked else False,
+        } for index, (status, failure, credits, clicked) in enumerate(outcomes)])
+        Consent = cls.env["sms.consent.event"].sudo()
+        for number in ("+33612345600", "+33612345601", "+33612345601"):  # the same number twice counts once
+            Consent.create({"number": number, "action": "optout", "source": "link", "mailing_id": cls.mailing.id})
+
+    def test_statistics(self):
+        mailing = self.mailing.with_user(self.user_marketing)
+        self.assertEqual(
+            (mailing.sms_stat_recipients, mailing.sms_stat_sent, mailing.sms_stat_delivered, mailing.sms_stat_failed,
+             mailing.sms_stat_excluded, mailing.sms_stat_clicked, mailing.sms_stat_optouts),
+            (7, 5, 3, 3, 2, 2, 2),
+        )
+        self.assertAlmostEqual(mailing.sms_stat_credits, 0.30)
+        self.assertEqual(mailing.sms_stat_click_rate, 40.0)
+
+    def test_buttons_and_statistics_email(self):
+        action = self.mailing.action_sms_view_failures()
+        failures = self.env["mailing.trace"].search(action["domain"])
+        self.assertEqual(len(failures), 5)
+        self.assertEqual(action["context"]["group_by"], ["failure_type"])
+        self.assertEqual(len(self.env["sms.consent.event"].search(self.mailing.action_sms_view_optouts()["domain"])), 3)
+        self.assertEqual(len(self.env["mailing.trace"].search(self.mailing.action_sms_view_credits()["domain"])), 6)
+        values = self.mailing._prepare_statistics_email_values()
+        kpi = values["kpi_data"][-1]
+        self.assertEqual((kpi["kpi_col1"]["value"], kpi["kpi_col2"]["value"], kpi["kpi_col3"]["value"]),
+                         ("0.30", "3", "2"))
