@@ -970,7 +970,8 @@ class MailingMailing(models.Model):
             return False
         started = time.monotonic()
         balance = self._sms_balance(gateway, balances)
-        cost = sum(row[4] * gateway._price_for(row[3]) for row in batch)
+        prices, default_price = gateway._price_table(), gateway.price_default
+        cost = sum(row[4] * prices.get(row[3], default_price) for row in batch)
         if balance is not None and cost > balance + 1e-9:
             self._sms_pause_for_credit(balance, cost)
             return False
@@ -1053,6 +1054,7 @@ class MailingMailing(models.Model):
 
     def _sms_record_results(self, batch, by_uuid, gateway, balances):
         now = fields.Datetime.now()
+        prices = gateway._price_table()
         rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": []}
         spent = 0.0
         for trace_id, uuid, _number, country, parts, attempts, _res_id in batch:
@@ -1063,7 +1065,7 @@ class MailingMailing(models.Model):
             if state == "accepted" and not charged and attempts:
                 # A retry of a message the gateway already took (our first answer was lost):
                 # it charges nothing the second time; record what the first time cost.
-                charged = parts * gateway._price_for(country)
+                charged = parts * prices.get(country, gateway.price_default)
             spent += float(result.get("credits") or 0.0)
             next_attempt = None
             reason = None
@@ -1161,7 +1163,8 @@ class MailingMailing(models.Model):
             """,
             self.id, gateway.batch_size,
         ))
-        cost = sum(parts * gateway._price_for(country) for parts, country in self.env.cr.fetchall())
+        prices = gateway._price_table()
+        cost = sum(parts * prices.get(country, gateway.price_default) for parts, country in self.env.cr.fetchall())
         if balance is None or balance + 1e-9 >= cost:
             self.action_sms_resume()
 

@@ -192,9 +192,12 @@ class SmsGateway(models.Model):
     def _price_for(self, country_code):
         """Credits per SMS part to ``country_code`` (ISO alpha-2): the country's price, else the default."""
         self.ensure_one()
-        code = (country_code or "").upper()
-        line = self.price_ids.filtered(lambda p: p.country_code == code)[:1] if code else self.price_ids[:0]
-        return line.price if line else self.price_default
+        return self._price_table().get((country_code or "").upper(), self.price_default)
+
+    def _price_table(self):
+        """``{country code: credits per part}``; callers pricing many messages use it once per batch."""
+        self.ensure_one()
+        return {line.country_code: line.price for line in self.price_ids}
 
     def _error_message(self, error):
         """Say what went wrong with a gateway call in the user's terms."""
