@@ -177,5 +177,8 @@ start_demo_gateway() {
 odoo_shell_script() {
     # odoo_shell_script DB SCRIPT [ARGS...]: runs SCRIPT in `odoo-bin shell` (env is defined).
     local db="$1" script="$2"; shift 2
-    SMS_EXT_SCRIPT_ARGS="$*" odoo_bin shell -d "$db" --no-http --log-level=warn <"$script"
+    # The subcommand comes first on odoo-bin's command line, before the options odoo_bin adds.
+    SMS_EXT_SCRIPT_ARGS="$*" "$ODOO_VENV/bin/python" "$ODOO_PATH/odoo-bin" shell --addons-path="$(addons_path)" \
+        --db_user="$DB_USER" ${PGHOST:+--db_host="$PGHOST"} ${PGPORT:+--db_port="$PGPORT"} \
+        -d "$db" --no-http --log-level=warn <"$script"
 }

@@ -35,10 +35,19 @@
         "wizard/mailing_sms_audience_views.xml",
         "wizard/mailing_list_sms_import_views.xml",
     ],
+    "demo": [
+        "demo/sms_sender_demo.xml",
+        "demo/sms_gateway_demo.xml",
+        "demo/mailing_list_demo.xml",
+        "demo/mailing_mailing_demo.xml",
+    ],
     "assets": {
         "web.assets_backend": [
             "sms_marketing_ext/static/src/js/**/*",
             "sms_marketing_ext/static/src/xml/**/*",
+        ],
+        "web.assets_tests": [
+            "sms_marketing_ext/static/tests/tours/**/*",
         ],
     },
 }

@@ -13,3 +13,4 @@ from . import test_sms_segments
 from . import test_sms_statistics
 from . import test_sms_sender
 from . import test_sms_webhooks
+from . import test_ui_tours
