@@ -182,6 +182,33 @@ class MailingMailing(models.Model):
                 "sms_stat_credits": float(credits_spent),
             })
 
+    # Failures worth another try: the gateway failed, refused the account or lacked credit.
+    # Wrong numbers, refused senders and delivery failures would fail the same way again.
+    SMS_RETRYABLE_FAILURES = ("sms_server", "sms_acc", "sms_credit")
+
+    def action_retry_failed_sms(self):
+        """Stock deletes the failed sms.sms and their traces and queues the mailing again; ours
+        has no sms.sms: the retryable failed traces go back to outgoing with their uuid (the
+        gateway never charges an accepted uuid twice) and the send cron takes them."""
+        for mailing in self:
+            self.env["mailing.trace"].flush_model()
+            self.env.cr.execute(SQL(
+                """
+                UPDATE mailing_trace
+                   SET trace_status = 'outgoing', failure_type = NULL, failure_reason = NULL,
+                       sms_attempts = 0, sms_next_attempt = NULL
+                 WHERE mass_mailing_id = %s AND trace_type = 'sms' AND trace_status = 'error'
+                   AND sms_uuid IS NOT NULL AND failure_type IN %s
+                """,
+                mailing.id, self.SMS_RETRYABLE_FAILURES,
+            ))
+            if self.env.cr.rowcount:
+                mailing.write({"state": "sending", "sms_waiting_credit": False})
+                mailing.message_post(body=_("%s failed SMS queued again.", self.env.cr.rowcount))
+        self.env["mailing.trace"].invalidate_model()
+        self._sms_trigger_send_cron()
+        return True
+
     def action_sms_view_failures(self):
         """The failed and excluded recipients, grouped by reason."""
         self.ensure_one()

@@ -143,6 +143,15 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertEqual(len(failed), 24)
         self.assertEqual(set(failed.mapped("failure_type")), {"sms_server"})
         self.assertEqual(self._received(), {})
+        # The gateway is back: Retry (stock's button) sends the failed ones, same uuids.
+        self._gateway_set_faults(fail_ratio=0.0)
+        uuids = set(failed.mapped("sms_uuid"))
+        mailing.action_retry_failed()
+        self.assertEqual(mailing.state, "sending")
+        self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(set(self._traces(mailing, "pending").mapped("sms_uuid")), uuids)
+        self.assertEqual(set(self._received()), uuids)
 
     def test_credit_runs_out_pause_topup_resume(self):
         self._gateway_create_account(self.token, 0.05 * 15, price=0.05, country_prices=PRICES)
