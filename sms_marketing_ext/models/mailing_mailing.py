@@ -146,7 +146,7 @@ class MailingMailing(models.Model):
             """
             SELECT mass_mailing_id,
                    count(*) FILTER (WHERE trace_status <> 'cancel'),
-                   count(*) FILTER (WHERE trace_status IN ('pending', 'sent', 'open', 'reply', 'bounce')),
+                   count(sent_datetime),  -- accepted by the gateway, whatever the delivery report said
                    count(*) FILTER (WHERE trace_status IN ('sent', 'open', 'reply')),
                    count(*) FILTER (WHERE trace_status IN ('error', 'bounce')),
                    count(*) FILTER (WHERE trace_status = 'cancel'),

@@ -29,7 +29,7 @@ class TestSmsStatistics(SmsMarketingUsersMixin, TransactionCase):
         cls.traces = cls.env["mailing.trace"].create([{
             "trace_type": "sms", "model": "res.partner", "res_id": partner.id, "mass_mailing_id": cls.mailing.id,
             "sms_number": f"+3361234560{index}", "trace_status": status, "failure_type": failure,
-            "sms_credits": credits, "sent_datetime": "2026-01-01 10:00:00" if status not in ("cancel",) else False,
+            "sms_credits": credits, "sent_datetime": "2026-01-01 10:00:00" if credits else False,
             "links_click_datetime": "2026-01-01 10:05:00" if clicked else False,
         } for index, (status, failure, credits, clicked) in enumerate(outcomes)])
         Consent = cls.env["sms.consent.event"].sudo()
@@ -41,10 +41,10 @@ class TestSmsStatistics(SmsMarketingUsersMixin, TransactionCase):
         self.assertEqual(
             (mailing.sms_stat_recipients, mailing.sms_stat_sent, mailing.sms_stat_delivered, mailing.sms_stat_failed,
              mailing.sms_stat_excluded, mailing.sms_stat_clicked, mailing.sms_stat_optouts),
-            (7, 5, 3, 3, 2, 2, 2),
+            (7, 6, 3, 3, 2, 2, 2),
         )
         self.assertAlmostEqual(mailing.sms_stat_credits, 0.30)
-        self.assertEqual(mailing.sms_stat_click_rate, 40.0)
+        self.assertEqual(mailing.sms_stat_click_rate, 33.33)
 
     def test_buttons_and_statistics_email(self):
         action = self.mailing.action_sms_view_failures()
