@@ -5,6 +5,8 @@ from werkzeug.exceptions import NotFound
 from odoo import _, http
 from odoo.http import request
 
+from odoo.addons.mass_mailing_sms.controllers.main import MailingSMSController
+
 from ..tools import sms_tokens
 from ..tools.sms_bots import is_bot
 from ..tools.sms_gateway_api import SIGNATURE_HEADER, parse_delivery_report, parse_inbound, verify_signature
@@ -202,3 +204,13 @@ class SmsLinkController(http.Controller):
             },
             headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"},
         )
+
+
+class SmsStockOptoutController(MailingSMSController):
+    """Stock's opt-out page (number retyped by the recipient, still linked from SMS sent before
+    this addon): its opt-outs are consent events of source "link" for their mailing."""
+
+    @http.route()
+    def blacklist_number(self, mailing_id, trace_code, **post):
+        request.update_context(sms_consent_source="link", sms_consent_mailing_id=mailing_id)
+        return super().blacklist_number(mailing_id, trace_code, **post)

@@ -127,7 +127,7 @@ class SmsConsentEvent(models.Model):
             todo = subscriptions.filtered(lambda sub: bool(sub.opt_out) != opt_out)
             if not todo:
                 return False
-            todo.write({"opt_out": opt_out})
+            todo.with_context(sms_consent_skip=True).write({"opt_out": opt_out})
             self._record([number], action, source="link", mailing=mailing, lists=todo.list_id)
             return True
         Blacklist = self.env["phone.blacklist"].sudo().with_context(

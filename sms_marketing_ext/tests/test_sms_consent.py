@@ -212,3 +212,42 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         self.assertEqual(rejected, [])
         accepted, rejected = parse_blacklist_csv("0612345679\n", None)
         self.assertEqual((accepted, rejected), ([], [(1, "0612345679", "no_country", None)]))
+
+    # ------------------------------------------------------------
+    # Mailing-list subscriptions
+    # ------------------------------------------------------------
+
+    def test_list_optout_by_hand_is_recorded(self):
+        mailing_list = self.env["mailing.list"].create({"name": "Consent list"})
+        contact = self.env["mailing.contact"].create(
+            {"name": "Hand", "mobile": "+33 6 12 34 56 78", "list_ids": [(4, mailing_list.id)]}
+        )
+        subscription = self.env["mailing.subscription"].search([("contact_id", "=", contact.id)])
+        subscription.with_user(self.user_marketing).opt_out = True
+        event = self._events()
+        self.assertEqual((event.action, event.source, event.list_ids), ("optout", "manual", mailing_list))
+        self.assertEqual(event.user_id, self.user_marketing)
+        subscription.opt_out = True  # no change, nothing recorded
+        self.assertEqual(len(self._events()), 1)
+        subscription.opt_out = False
+        self.assertEqual(self._events().mapped("action"), ["optout", "optin"])
+
+    def test_stock_optout_page_records_a_link_event(self):
+        """Stock's page where the recipient retypes the number (SMS sent before this addon)."""
+        mailing_list = self.env["mailing.list"].create({"name": "Old list"})
+        self.env["mailing.contact"].create(
+            {"name": "Old", "mobile": "+33 6 12 34 56 78", "list_ids": [(4, mailing_list.id)]}
+        )
+        mailing = self.env["mailing.mailing"].create({
+            "subject": "Old SMS", "mailing_type": "sms", "body_plaintext": "Hi",
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, mailing_list.ids)],
+        })
+        self.env["mailing.trace"].create({
+            "trace_type": "sms", "model": "mailing.contact", "res_id": mailing_list.contact_ids.id,
+            "mass_mailing_id": mailing.id, "sms_number": NUMBER, "sms_code": "abc", "trace_status": "sent",
+        })
+        response = self.url_open(f"/sms/{mailing.id}/unsubscribe/abc?sms_number=%2B33612345678")
+        self.assertEqual(response.status_code, 200)
+        event = self._events()
+        self.assertEqual((event.action, event.source, event.mailing_id), ("optout", "link", mailing))
