@@ -1,3 +1,5 @@
+import time
+
 from freezegun import freeze_time
 
 from odoo.tests import tagged
@@ -336,3 +338,16 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
             self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
         self.assertEqual(other.state, "done")
         self.assertEqual(len(self._traces(other, "pending")), 25)
+
+    def test_throughput_limit(self):
+        """20 messages per second: 24 messages in batches of 10 take at least 1.2 s (a lower
+        bound only; the speed target itself is measured in benchmarks/)."""
+        self.gateway.throughput = 20
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=0)  # materialise only
+        started = time.monotonic()
+        self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+        elapsed = time.monotonic() - started
+        self.assertEqual(mailing.state, "done")
+        self.assertGreaterEqual(elapsed, 1.15, "the gateway's throughput limit was not respected")
