@@ -6,6 +6,7 @@ from . import mailing_trace
 from . import phone_blacklist
 from . import res_company
 from . import res_config_settings
+from . import sms_company_default_mixin
 from . import sms_consent_event
 from . import sms_gateway
 from . import sms_gateway_price

@@ -33,7 +33,7 @@ class SmsGateway(models.Model):
 
     _name = "sms.gateway"
     _description = "SMS Gateway"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "sms.company.default.mixin"]
     _order = "company_id, is_default desc, name, id"
 
     name = fields.Char(required=True, tracking=True)
@@ -137,29 +137,12 @@ class SmsGateway(models.Model):
         for vals in vals_list:
             if vals.get("base_url"):
                 vals["base_url"] = vals["base_url"].strip().rstrip("/")
-            if vals.get("is_default"):
-                self._unset_other_defaults(vals.get("company_id") or self.env.company.id)
         return super().create(vals_list)
 
     def write(self, vals):
         if vals.get("base_url"):
             vals = dict(vals, base_url=vals["base_url"].strip().rstrip("/"))
-        if vals.get("is_default"):
-            companies = (
-                self.env["res.company"].browse(vals["company_id"]) if vals.get("company_id") else self.company_id
-            )
-            for company in companies:
-                self._unset_other_defaults(company.id, exclude=self)
         return super().write(vals)
-
-    def _unset_other_defaults(self, company_id, exclude=None):
-        others = self.with_context(active_test=False).search(
-            [("company_id", "=", company_id), ("is_default", "=", True)]
-        )
-        if exclude:
-            others -= exclude
-        if others:
-            others.write({"is_default": False})
 
     # ------------------------------------------------------------
     # TOOLS

@@ -13,7 +13,7 @@ class SmsSender(models.Model):
 
     _name = "sms.sender"
     _description = "SMS Sender"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _inherit = ["mail.thread", "mail.activity.mixin", "sms.company.default.mixin"]
     _order = "company_id, is_default desc, name, id"
     _rec_names_search = ["name", "description"]
 
@@ -129,8 +129,6 @@ class SmsSender(models.Model):
             self._normalize_vals(vals)
             if vals.get("state", "draft") != "draft":
                 self._check_can_decide()
-            if vals.get("is_default"):
-                self._unset_other_defaults(vals.get("company_id") or self.env.company.id)
         return super().create(vals_list)
 
     def write(self, vals):
@@ -147,10 +145,6 @@ class SmsSender(models.Model):
                         senders=", ".join(locked.mapped("name")),
                     )
                 )
-        if vals.get("is_default"):
-            for company in (self.env["res.company"].browse(vals["company_id"]) if "company_id" in vals
-                            else self.company_id):
-                self._unset_other_defaults(company.id, exclude=self)
         return super().write(vals)
 
     def _normalize_vals(self, vals, records=None):
@@ -167,12 +161,6 @@ class SmsSender(models.Model):
         elif types == {sender_tools.SHORT_NUMBER}:
             vals["name"] = vals["name"].replace(" ", "")
         return vals
-
-    def _unset_other_defaults(self, company_id, exclude=None):
-        others = self.search([("company_id", "=", company_id), ("is_default", "=", True)])
-        if exclude:
-            others -= exclude
-        others.write({"is_default": False})
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_used(self):
