@@ -11,3 +11,4 @@ from . import sms_consent_event
 from . import sms_gateway
 from . import sms_gateway_price
 from . import sms_sender
+from . import utm_campaign

@@ -237,6 +237,17 @@ class TestSmsLinks(SmsLinksCase):
         self.assertEqual(stats, {"clicks": 5, "human_clicks": 1, "bot_clicks": 4, "unique_clicks": 1,
                                  "recipients": 1})
 
+    def test_campaign_click_count_ignores_bots(self):
+        campaign = self.env["utm.campaign"].create({"name": "Bots apart"})
+        tracker = self.env["link.tracker"].search_or_create(
+            {"url": "https://example.com/c", "campaign_id": campaign.id}
+        )
+        self.env["link.tracker.click"].create([
+            {"link_id": tracker.id, "campaign_id": campaign.id, "is_bot": True},
+            {"link_id": tracker.id, "campaign_id": campaign.id, "is_bot": False},
+        ])
+        self.assertEqual(campaign.click_count, 1)
+
     def test_is_bot(self):
         bots = [
             WHATSAPP,
