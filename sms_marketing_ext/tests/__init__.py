@@ -1,3 +1,4 @@
+from . import test_i18n
 from . import test_install
 from . import test_mailing_composer
 from . import test_mailing_list_import
