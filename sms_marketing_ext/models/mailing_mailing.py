@@ -7,7 +7,7 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
-from odoo.tools import SQL, split_every
+from odoo.tools import SQL, float_round, split_every
 
 from odoo.addons.link_tracker.models.link_tracker import LINK_TRACKER_MIN_CODE_LENGTH
 from odoo.addons.phone_validation.tools import phone_validation
@@ -102,16 +102,16 @@ class MailingMailing(models.Model):
     sms_cost_balance = fields.Float("Balance at estimate", readonly=True, copy=False, digits=(16, 2))
     sms_cost_date = fields.Datetime("Estimated on", readonly=True, copy=False)
     sms_cost_covered = fields.Boolean(readonly=True, copy=False)
-    # Statistics of a sent SMS mailing (one SQL aggregate, see _compute_sms_statistics)
-    sms_stat_recipients = fields.Integer("Recipients", compute="_compute_sms_statistics")
-    sms_stat_sent = fields.Integer("SMS sent", compute="_compute_sms_statistics")
-    sms_stat_delivered = fields.Integer("SMS delivered", compute="_compute_sms_statistics")
-    sms_stat_failed = fields.Integer("SMS failed", compute="_compute_sms_statistics")
-    sms_stat_excluded = fields.Integer("Excluded", compute="_compute_sms_statistics")
-    sms_stat_clicked = fields.Integer("Unique clicks", compute="_compute_sms_statistics")
-    sms_stat_click_rate = fields.Float("Click rate", compute="_compute_sms_statistics")
-    sms_stat_optouts = fields.Integer("Opt-outs", compute="_compute_sms_statistics")
-    sms_stat_credits = fields.Float("Credits spent", compute="_compute_sms_statistics", digits=(16, 2))
+    # Statistics of a sent SMS mailing (one SQL aggregate, see _compute_statistics)
+    sms_stat_recipients = fields.Integer("Recipients", compute="_compute_statistics")
+    sms_stat_sent = fields.Integer("SMS sent", compute="_compute_statistics")
+    sms_stat_delivered = fields.Integer("SMS delivered", compute="_compute_statistics")
+    sms_stat_failed = fields.Integer("SMS failed", compute="_compute_statistics")
+    sms_stat_excluded = fields.Integer("Excluded", compute="_compute_statistics")
+    sms_stat_clicked = fields.Integer("Unique clicks", compute="_compute_statistics")
+    sms_stat_click_rate = fields.Float("Click rate", compute="_compute_statistics")
+    sms_stat_optouts = fields.Integer("Opt-outs", compute="_compute_statistics")
+    sms_stat_credits = fields.Float("Credits spent", compute="_compute_statistics", digits=(16, 2))
     sms_waiting_credit = fields.Boolean(
         "Waiting for credit",
         readonly=True,
@@ -131,32 +131,49 @@ class MailingMailing(models.Model):
                     mailing.company_id or self.env.company
                 )
 
-    @api.depends("mailing_type", "state")
-    def _compute_sms_statistics(self):
-        """Per-mailing SMS figures from SQL aggregates over the traces (a million-recipient
-        mailing opens in well under a second): unique clicks count recipients, never bots."""
-        keys = ("recipients", "sent", "delivered", "failed", "excluded", "clicked", "click_rate", "optouts", "credits")
-        for key in keys:
-            self[f"sms_stat_{key}"] = 0
+    # Stock's statistics (_compute_statistics) and click ratio (_compute_clicks_ratio) are two
+    # queries over the traces, the click ratio with a COUNT(DISTINCT) join on clicks: 1 s at a
+    # million recipients before our own figures. For SMS mailings, all of them come from one
+    # aggregate (see _compute_statistics).
+    clicks_ratio = fields.Float(compute="_compute_statistics")
+
+    def _compute_statistics(self):
+        """Stock's statistics and click ratio, and our SMS figures, for SMS mailings from one
+        SQL aggregate over their traces (a million-recipient mailing opens in a fraction of a
+        second); unique clicks count recipients, never bots (a bot's click has no trace)."""
         sms_mailings = self.filtered(lambda m: m.mailing_type == "sms" and m.id)
-        if not sms_mailings:
-            return
+        others = self - sms_mailings
+        super(MailingMailing, others)._compute_statistics()
+        others._compute_clicks_ratio()
+        keys = ("recipients", "sent", "delivered", "failed", "excluded", "clicked", "click_rate", "optouts", "credits")
+        others.update({f"sms_stat_{key}": 0 for key in keys})
+        if sms_mailings:
+            sms_mailings._compute_sms_statistics()
+
+    def _compute_sms_statistics(self):
         self.env["mailing.trace"].flush_model()
         self.env.cr.execute(SQL(
             """
             SELECT mass_mailing_id,
-                   count(*) FILTER (WHERE trace_status <> 'cancel'),
+                   count(*),
                    count(sent_datetime),  -- accepted by the gateway, whatever the delivery report said
-                   count(*) FILTER (WHERE trace_status IN ('sent', 'open', 'reply')),
-                   count(*) FILTER (WHERE trace_status IN ('error', 'bounce')),
+                   count(*) FILTER (WHERE trace_status = 'outgoing'),
                    count(*) FILTER (WHERE trace_status = 'cancel'),
+                   count(*) FILTER (WHERE trace_status = 'process'),
+                   count(*) FILTER (WHERE trace_status = 'pending'),
+                   count(*) FILTER (WHERE trace_status IN ('sent', 'open', 'reply')),
+                   count(*) FILTER (WHERE trace_status IN ('open', 'reply')),
                    count(links_click_datetime),
+                   count(links_click_datetime) FILTER (WHERE trace_status <> 'cancel'),
+                   count(*) FILTER (WHERE trace_status = 'reply'),
+                   count(*) FILTER (WHERE trace_status = 'bounce'),
+                   count(*) FILTER (WHERE trace_status = 'error'),
                    COALESCE(sum(sms_credits), 0)
               FROM mailing_trace
-             WHERE mass_mailing_id = ANY(%s) AND trace_type = 'sms'
+             WHERE mass_mailing_id = ANY(%s)
           GROUP BY mass_mailing_id
             """,
-            sms_mailings.ids,
+            self.ids,
         ))
         rows = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         optouts = {}
@@ -165,19 +182,33 @@ class MailingMailing(models.Model):
             self.env.cr.execute(SQL(
                 "SELECT mailing_id, count(DISTINCT number) FROM sms_consent_event "
                 "WHERE mailing_id = ANY(%s) AND action = 'optout' GROUP BY mailing_id",
-                sms_mailings.ids,
+                self.ids,
             ))
             optouts = dict(self.env.cr.fetchall())
-        for mailing in sms_mailings:
-            recipients, sent, delivered, failed, excluded, clicked, credits_spent = rows.get(mailing.id, (0,) * 7)
+
+        def ratio(part, whole):
+            return float_round(100.0 * part / whole, precision_digits=2) if whole else 0.0
+
+        for mailing in self:
+            (expected, sent, scheduled, canceled, process, pending, delivered, opened, clicked, clicked_sent,
+             replied, bounced, failed, credits_spent) = rows.get(mailing.id, (0,) * 14)
+            total = (expected - canceled) or 1
             mailing.update({
-                "sms_stat_recipients": recipients,
+                # stock's figures, as stock computes them
+                "expected": expected, "sent": sent, "scheduled": scheduled, "canceled": canceled,
+                "process": process, "pending": pending, "delivered": delivered, "opened": opened,
+                "clicked": clicked, "replied": replied, "bounced": bounced, "failed": failed,
+                "received_ratio": ratio(delivered, total), "opened_ratio": ratio(opened, total),
+                "replied_ratio": ratio(replied, total), "bounced_ratio": ratio(bounced, total),
+                "clicks_ratio": ratio(clicked_sent, expected - canceled),
+                # ours
+                "sms_stat_recipients": expected - canceled,
                 "sms_stat_sent": sent,
                 "sms_stat_delivered": delivered,
-                "sms_stat_failed": failed,
-                "sms_stat_excluded": excluded,
+                "sms_stat_failed": failed + bounced,
+                "sms_stat_excluded": canceled,
                 "sms_stat_clicked": clicked,
-                "sms_stat_click_rate": round(100.0 * clicked / sent, 2) if sent else 0.0,
+                "sms_stat_click_rate": ratio(clicked, sent),
                 "sms_stat_optouts": optouts.get(mailing.id, 0),
                 "sms_stat_credits": float(credits_spent),
             })
