@@ -359,3 +359,17 @@ class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, TransactionCase)
         self.assertEqual(self.gateway.inbound_webhook_url, self.gateway._webhook_url("inbound"))
         with self.assertRaises(ValueError):
             self.gateway._webhook_url("other")
+
+    def test_other_company_gateways_are_hidden(self):
+        other_company = self.env["res.company"].create({"name": "Elsewhere Ltd"})
+        hidden = self.env["sms.gateway"].create({
+            "name": "Elsewhere", "base_url": self.gateway_url, "account_token": TOKEN, "company_id": other_company.id,
+        })
+        visible = self.env["sms.gateway"].with_user(self.user_marketing).search([])
+        self.assertIn(self.gateway, visible)
+        self.assertNotIn(hidden, visible)
+        self.user_marketing.company_ids |= other_company
+        visible = self.env["sms.gateway"].with_user(self.user_marketing).with_context(
+            allowed_company_ids=[self.env.company.id, other_company.id]
+        ).search([])
+        self.assertIn(hidden, visible)
