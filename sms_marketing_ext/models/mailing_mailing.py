@@ -143,12 +143,13 @@ class MailingMailing(models.Model):
         second); unique clicks count recipients, never bots (a bot's click has no trace)."""
         sms_mailings = self.filtered(lambda m: m.mailing_type == "sms" and m.id)
         others = self - sms_mailings
-        super(MailingMailing, others)._compute_statistics()
+        res = super(MailingMailing, others)._compute_statistics()
         others._compute_clicks_ratio()
         keys = ("recipients", "sent", "delivered", "failed", "excluded", "clicked", "click_rate", "optouts", "credits")
         others.update({f"sms_stat_{key}": 0 for key in keys})
         if sms_mailings:
             sms_mailings._compute_sms_statistics()
+        return res
 
     def _compute_sms_statistics(self):
         self.env["mailing.trace"].flush_model()
