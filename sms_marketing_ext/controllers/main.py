@@ -176,18 +176,22 @@ class SmsLinkController(http.Controller):
 
     @http.route("/sms/o/<string:token>", type="http", auth="public", methods=["GET", "POST"])
     def sms_optout(self, token, action=None, **_kwargs):
-        """GET shows the recipient's subscription and an Unsubscribe button (link previews and
-        scanners GET links: a GET never changes anything); the button POSTs the form (CSRF token
-        of the page's session) with ``action=optout``; the confirmation offers an Undo button
-        (``action=optin``). A wrong or tampered token changes nothing: 404 page."""
+        """One click: a person opening the link is opted out at once and sees the confirmation
+        with an Undo button (a POST of the page's form, CSRF-protected, ``action=optin``). Link
+        previews, scanners and crawlers (tools/sms_bots.py, HEAD included) also open links: they
+        only get the page, with an Unsubscribe button, and change nothing. A wrong or tampered
+        token changes nothing: 404 page. Opening the link again is harmless."""
         trace = self._trace_from_token("optout", token)
         if not trace:
             return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=404)
         Event = request.env["sms.consent.event"].sudo()
+        httprequest = request.httprequest
         changed = None
-        if request.httprequest.method == "POST":
-            if action not in ("optout", "optin"):
-                return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=400)
+        if httprequest.method == "GET":
+            action = None if is_bot(httprequest.user_agent.string, httprequest.method) else "optout"
+        elif action not in ("optout", "optin"):
+            return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=400)
+        if action:
             changed = Event._sms_link_apply(trace, action == "optout")
             _logger.info("SMS opt-out link of trace %s: %s (%s)", trace.id, action,
                          "applied" if changed else "nothing to change")
@@ -197,7 +201,7 @@ class SmsLinkController(http.Controller):
             {
                 **status,
                 "token": token,
-                "done": action if request.httprequest.method == "POST" else None,
+                "done": action,
                 "changed": changed,
                 "mailing": trace.mass_mailing_id,
                 "res_company": trace.mass_mailing_id.company_id or request.env.company,

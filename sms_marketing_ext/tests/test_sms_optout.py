@@ -9,6 +9,7 @@ SHORT_BASE = "https://go.example.com"
 NUMBER = "+33612345678"
 OPTOUT_RE = re.compile(re.escape(SHORT_BASE) + r"(/sms/o/[A-Za-z0-9_-]+)")
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+PREVIEW = "facebookexternalhit/1.1 Facebot Twitterbot/1.0"  # what iMessage sends for link previews
 BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile"
 
 
@@ -69,7 +70,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         return self.url_open(path, headers={"User-Agent": user_agent})
 
     def _post(self, path, action, csrf=True):
-        page = self._get(path)
+        page = self._get(path, PREVIEW)  # the form and its CSRF token, without opening the link as a person
         data = {"action": action}
         if csrf:
             data["csrf_token"] = CSRF_RE.search(page.text).group(1)
@@ -87,9 +88,9 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
     def _events(self, number=NUMBER):
         return self.env["sms.consent.event"].search([("number", "=", number)], order="id")
 
-    def test_get_shows_page_and_changes_nothing(self):
+    def test_previews_show_the_page_and_change_nothing(self):
         path = self._optout_path(self._trace(self.list_mailing, self.contact, NUMBER))
-        for user_agent in (BROWSER, "WhatsApp/2.23.20.0", "facebookexternalhit/1.1 Facebot Twitterbot/1.0"):
+        for user_agent in (PREVIEW, "WhatsApp/2.23.20.0", "Slackbot-LinkExpanding 1.0", ""):
             response = self._get(path, user_agent)
             self.assertEqual(response.status_code, 200)
             self.assertIn("+33 ••••••• 78", response.text, "the number is shown masked")
@@ -98,8 +99,26 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
             self.assertIn("Promotions B", response.text)
             self.assertNotIn("Other list", response.text)
             self.assertIn('id="sms_optout_button"', response.text)
-        self.assertFalse(self._opted_out_lists(), "opening the link unsubscribes nobody")
+        self.assertFalse(self._opted_out_lists(), "link previews unsubscribe nobody")
         self.assertFalse(self._events())
+
+    def test_one_click_optout_and_undo(self):
+        trace = self._trace(self.list_mailing, self.contact, NUMBER)
+        path = self._optout_path(trace)
+        response = self._get(path)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn('id="sms_optout_done"', response.text, "one click: the person is opted out")
+        self.assertIn("Undo", response.text)
+        self.assertEqual(self._opted_out_lists(), self.list_a | self.list_b)
+        event = self._events()
+        self.assertEqual((event.action, event.source, event.mailing_id), ("optout", "link", self.list_mailing))
+        again = self._get(path)
+        self.assertIn("It already was", again.text)
+        self.assertEqual(len(self._events()), 1, "opening the link again records nothing more")
+        undo = self._post(path, "optin")
+        self.assertIn('id="sms_optin_done"', undo.text)
+        self.assertFalse(self._opted_out_lists())
+        self.assertEqual(self._events().mapped("action"), ["optout", "optin"])
 
     def test_optout_lists_replay_and_undo(self):
         trace = self._trace(self.list_mailing, self.contact, NUMBER)
@@ -123,7 +142,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         self.assertEqual(len(self._events()), 1, "a replayed token records nothing more")
         self.assertEqual(self._opted_out_lists(), self.list_a | self.list_b)
 
-        page = self._get(path)
+        page = self._get(path, PREVIEW)
         self.assertIn("already unsubscribed", page.text)
         self.assertIn('id="sms_optin_button"', page.text)
 
@@ -139,7 +158,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
     def test_optout_blacklists_without_lists(self):
         number = self.partner.mobile
         path = self._optout_path(self._trace(self.partner_mailing, self.partner, number))
-        page = self._get(path)
+        page = self._get(path, PREVIEW)
         self.assertIn("Stop all SMS", page.text)
         self._post(path, "optout")
         entry = self.env["phone.blacklist"].search([("number", "=", number)])
@@ -176,7 +195,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
                 self.assertEqual(response.status_code, 404)
                 self.assertIn("This link is not valid", response.text)
                 self.assertNotIn('id="sms_optout_button"', response.text)
-                csrf = CSRF_RE.search(self._get(path).text).group(1)
+                csrf = CSRF_RE.search(self._get(path, PREVIEW).text).group(1)
                 posted = self.url_open(f"/sms/o/{bad}", data={"action": "optout", "csrf_token": csrf})
                 self.assertEqual(posted.status_code, 404)
         self.assertFalse(self._opted_out_lists())
