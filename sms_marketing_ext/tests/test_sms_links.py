@@ -317,8 +317,11 @@ class TestSmsLinks(SmsLinksCase):
         domain = safe_eval(action.domain)
         admin_menus = self.env["ir.ui.menu"].with_user(self.user_sms_admin)._visible_menu_ids()
         self.assertIn(menu.id, admin_menus, "SMS administrators see Link Analytics")
+        self.assertEqual(menu.parent_id, self.env.ref("mass_mailing_sms.mass_mailing_sms_menu_reporting"))
         user_menus = self.env["ir.ui.menu"].with_user(self.user_marketing)._visible_menu_ids()
         self.assertNotIn(menu.id, user_menus, "marketing users do not have the menu")
+        self.assertIn(self.env.ref("sms_marketing_ext.sms_statistics_menu").id, user_menus,
+                      "stock's SMS statistics stay under Reporting for them")
 
         Click = self.env["link.tracker.click"].with_user(self.user_sms_admin)
         views = Click.get_views([(False, "pivot"), (False, "graph"), (False, "search")])

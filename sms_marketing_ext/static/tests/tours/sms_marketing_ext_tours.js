@@ -342,11 +342,7 @@ registry.category("web_tour.tours").add("sms_ext_tour_link_analytics", {
     url: "/web",
     steps: () => [
         ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
-        {
-            content: "Open Link Analytics",
-            trigger: '.o_menu_sections [data-menu-xmlid="sms_marketing_ext.link_tracker_click_menu_sms"]',
-        },
-        check("Link Analytics is open", '.o_breadcrumb .active:contains("Link Analytics")'),
+        ...openMenu("Reporting", "sms_marketing_ext.link_tracker_click_menu_sms", "Link Analytics"),
         check("The pivot groups clicks by mailing", ".o_pivot"),
         {
             content: "Search the tour's mailing",
