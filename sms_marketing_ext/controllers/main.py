@@ -3,9 +3,10 @@ import logging
 from werkzeug.exceptions import NotFound
 
 from odoo import _, http
-from odoo.http import request
+from odoo.http import request, route
 
 from odoo.addons.mass_mailing_sms.controllers.main import MailingSMSController
+from odoo.addons.sms.controllers.main import SmsController
 
 from ..tools import sms_tokens
 from ..tools.sms_bots import is_bot
@@ -218,3 +219,31 @@ class SmsStockOptoutController(MailingSMSController):
     def blacklist_number(self, mailing_id, trace_code, **post):
         request.update_context(sms_consent_source="link", sms_consent_mailing_id=mailing_id)
         return super().blacklist_number(mailing_id, trace_code, **post)
+
+
+# Stock Odoo IAP delivery report states -> the protocol's report states (see the odoo_iap provider).
+IAP_REPORT_STATES = {
+    "delivered": "delivered",
+    "sms_expired": "expired",
+    "sms_not_delivered": "undelivered",
+    "sms_invalid_destination": "rejected",
+    "sms_not_allowed": "rejected",
+    "sms_rejected": "rejected",
+}
+
+
+class SmsIapStatusController(SmsController):
+    """Odoo IAP reports deliveries to stock's ``/sms/status`` (unsigned, as stock has it; the
+    uuids are random 128-bit values). Messages sent by our cron through the Odoo IAP provider have
+    no sms.tracker: their traces are updated here, like the signed webhook does for other gateways."""
+
+    @route()
+    def update_sms_status(self, message_statuses):
+        res = super().update_sms_status(message_statuses)
+        Trace = request.env["mailing.trace"].sudo()
+        for status in message_statuses:
+            state = IAP_REPORT_STATES.get(status.get("sms_status"))
+            if state:
+                for uuid in status.get("uuids") or []:
+                    Trace._sms_apply_delivery_report(uuid, state)
+        return res

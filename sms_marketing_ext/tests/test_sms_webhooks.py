@@ -254,3 +254,15 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         self.assertEqual(parse_utc_datetime("2024-05-01T12:00:00"), datetime(2024, 5, 1, 12))
         with self.assertRaises(ValueError):
             parse_utc_datetime("1 May")
+
+    def test_odoo_iap_delivery_reports_update_traces(self):
+        """Messages sent through the Odoo IAP provider get their reports on stock's /sms/status."""
+        trace = self._new_trace()
+        payload = {"jsonrpc": "2.0", "method": "call", "params": {"message_statuses": [
+            {"sms_status": "delivered", "uuids": [trace.sms_uuid]},
+        ]}}
+        response = self.url_open("/sms/status", data=json.dumps(payload).encode(),
+                                 headers={"Content-Type": "application/json"})
+        self.assertEqual(response.status_code, 200)
+        trace.invalidate_recordset()
+        self.assertEqual(trace.trace_status, "sent")

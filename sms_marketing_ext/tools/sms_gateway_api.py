@@ -466,8 +466,6 @@ class OdooIapSmsApi:
         messages = validate_messages(messages)
         if not messages:
             return []
-        if webhook_url:
-            _logger.debug("Odoo IAP posts delivery reports to stock's /sms/status; %s not forwarded", webhook_url)
         by_content = {}
         for message in messages:
             by_content.setdefault(message["content"], []).append(
@@ -475,7 +473,10 @@ class OdooIapSmsApi:
             )
         iap_batch = [{"content": content, "numbers": numbers} for content, numbers in by_content.items()]
         try:
-            response = SmsApi(self.env)._send_sms_batch(iap_batch)
+            # IAP posts its delivery reports to stock's route, in its own format (the addon extends
+            # that route to update our traces), not to the protocol's webhook_url.
+            reports_url = self.env["sms.sms"].get_base_url().rstrip("/") + "/sms/status"
+            response = SmsApi(self.env)._send_sms_batch(iap_batch, delivery_reports_url=reports_url)
         except InsufficientCreditError as exc:
             raise GatewayInsufficientCreditError(message=str(exc)) from exc
         except AccessError as exc:
