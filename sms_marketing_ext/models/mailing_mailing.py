@@ -32,6 +32,11 @@ SMS_CLASSES = [
 ]
 
 
+def _raw_number_sql(raw_fields):
+    """The first non-blank of the record's number columns (SQL), NULL when all are blank."""
+    return SQL("COALESCE(%s)", SQL(", ").join(SQL("NULLIF(btrim(%s), '')", field) for field in raw_fields))
+
+
 class MailingMailing(models.Model):
     _inherit = "mailing.mailing"
 
@@ -339,12 +344,10 @@ class MailingMailing(models.Model):
         mailing = self[:1]
         company = mailing.company_id or self.env.company
         short_base = company._sms_short_link_base()
-        code_length = mailing._sms_code_length()
-        return {
-            "link": sms_links.short_link(short_base, "x" * code_length, "x" * sms_links.LINK_TOKEN_LENGTH),
-            "optout_footer": self._sms_optout_footer_template()
-            % {"url": sms_links.optout_url(short_base, "x" * sms_links.OPTOUT_TOKEN_LENGTH)},
-        }
+        link, footer = sms_links.count_placeholders(
+            short_base, mailing._sms_code_length(), self._sms_optout_footer_template()
+        )
+        return {"link": link, "optout_footer": footer}
 
     def _sms_body_as_sent(self):
         self.ensure_one()
@@ -589,7 +592,7 @@ class MailingMailing(models.Model):
         Target = self.env[self.mailing_model_real]
         query = Target._where_calc(self._parse_mailing_domain())
         kind, raw_fields, from_sql, number_sql = self._sms_number_source()
-        raw_sql = SQL("COALESCE(%s)", SQL(", ").join(SQL("NULLIF(btrim(%s), '')", f) for f in raw_fields))
+        raw_sql = _raw_number_sql(raw_fields)
         range_sql = SQL("AND t.id BETWEEN %s AND %s", *id_range) if id_range else SQL()
         sample_sql = SQL()
         if self.ab_testing_enabled and not self.ab_testing_is_winner_mailing:
@@ -647,7 +650,7 @@ class MailingMailing(models.Model):
         ))
         cr.execute(SQL("TRUNCATE sms_ext_audience_numbers"))
         query = Target._where_calc(self._parse_mailing_domain())
-        raw_sql = SQL("COALESCE(%s)", SQL(", ").join(SQL("NULLIF(btrim(%s), '')", f) for f in raw_fields))
+        raw_sql = _raw_number_sql(raw_fields)
         cursor_name = f"sms_ext_numbers_{self.id}"
         cr.execute(SQL(
             "DECLARE %s NO SCROLL CURSOR FOR SELECT t.id, %s, %s FROM %s %s WHERE t.id IN %s",

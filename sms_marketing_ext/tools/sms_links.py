@@ -29,17 +29,24 @@ def optout_url(short_base, token):
     return f"{short_base.rstrip('/')}/sms/o/{token}"
 
 
+def count_placeholders(short_base, code_length, optout_footer_template=None):
+    """``(link, footer)``: a tracked link and the opt-out footer with tokens as placeholders of
+    their exact length (the footer is "" when ``optout_footer_template`` is None)."""
+    link = short_link(short_base, "x" * code_length, "x" * LINK_TOKEN_LENGTH)
+    footer = ""
+    if optout_footer_template:
+        footer = optout_footer_template % {"url": optout_url(short_base, "x" * OPTOUT_TOKEN_LENGTH)}
+    return link, footer
+
+
 def render_for_count(body, short_base, code_length, optout_footer_template=None):
     """``body`` as every recipient will receive it, with tokens as placeholders of their exact length.
 
     :param optout_footer_template: footer text with ``%(url)s`` where the opt-out URL goes, or
         None when the mailing has no opt-out link.
     """
-    placeholder_link = short_link(short_base, "x" * code_length, "x" * LINK_TOKEN_LENGTH)
-    rendered = re.sub(TEXT_URL_REGEX, lambda _match: placeholder_link, body or "")
-    if optout_footer_template:
-        rendered += optout_footer_template % {"url": optout_url(short_base, "x" * OPTOUT_TOKEN_LENGTH)}
-    return rendered
+    link, footer = count_placeholders(short_base, code_length, optout_footer_template)
+    return re.sub(TEXT_URL_REGEX, lambda _match: link, body or "") + footer
 
 
 def split_links(body):
