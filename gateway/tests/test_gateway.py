@@ -22,9 +22,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from gateway import sms_gateway
+from gateway import protocol
 
-GATEWAY_SCRIPT = Path(__file__).resolve().parents[1] / "sms_gateway.py"
+GATEWAY_SCRIPT = Path(__file__).resolve().parents[1] / "sms_gateway.py"  # the documented launcher
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEGMENT_VECTORS = REPO_ROOT / "sms_marketing_ext" / "static" / "tests" / "sms_segments_vectors.json"
 START_TIMEOUT = 15.0
@@ -211,14 +211,14 @@ class PartsAndCountryTests(unittest.TestCase):
         ]
         for text, parts in cases:
             with self.subTest(text=text[:12], length=len(text)):
-                self.assertEqual(sms_gateway.sms_parts(text), parts)
+                self.assertEqual(protocol.sms_parts(text), parts)
 
     def test_parts_match_the_addon_vectors(self):
         if not SEGMENT_VECTORS.exists():
             self.skipTest(f"{SEGMENT_VECTORS} not found")
         for vector in json.loads(SEGMENT_VECTORS.read_text(encoding="utf-8")):
             with self.subTest(vector=vector["name"]):
-                self.assertEqual(sms_gateway.sms_parts(vector["text"]), max(1, vector["segments"]))
+                self.assertEqual(protocol.sms_parts(vector["text"]), max(1, vector["segments"]))
 
     def test_country(self):
         cases = {
@@ -232,7 +232,7 @@ class PartsAndCountryTests(unittest.TestCase):
         }
         for number, country in cases.items():
             with self.subTest(number=number):
-                self.assertEqual(sms_gateway.country_of(number), country)
+                self.assertEqual(protocol.country_of(number), country)
 
 
 class GatewayTestCase(unittest.TestCase):
@@ -458,7 +458,7 @@ class CallbackTests(GatewayTestCase):
         self.assertEqual({r["payload"]["uuid"] for r in reports}, {m["uuid"] for m in batch})
         for report in reports:
             self.assertEqual(set(report["payload"]), {"uuid", "state", "at"})
-            self.assertIn(report["payload"]["state"], sms_gateway.REPORT_STATES)
+            self.assertIn(report["payload"]["state"], protocol.REPORT_STATES)
             self.assertRegex(report["payload"]["at"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
         stored = wait_until(
             lambda: all(m["report_status"] == "sent" for m in self.messages(token).values()) and self.messages(token), 5
@@ -636,6 +636,20 @@ class CliTests(unittest.TestCase):
         failed = run_cli(self.db_path, "inbound", "--from", "+33612345678", "--to", "X", "--body", "STOP", check=False)
         self.assertEqual(failed.returncode, 1)
         self.assertIn("no inbound URL", failed.stderr)
+
+    def test_both_entry_points_from_any_directory(self):
+        # The launcher script works from another directory; ``python3 -m gateway`` from the repository root.
+        created = subprocess.run(  # noqa: S603 - fixed argv built from this repository
+            [sys.executable, str(GATEWAY_SCRIPT), "account-create", "--db", self.db_path, "--token", "T",
+             "--name", "Shop", "--credits", "5"],
+            capture_output=True, text=True, timeout=30, check=True, cwd=tempfile.gettempdir(),
+        )  # fmt: skip
+        self.assertIn("created account 'Shop'", created.stdout)
+        listed = subprocess.run(  # noqa: S603 - fixed argv built from this repository
+            [sys.executable, "-m", "gateway", "accounts", "--json", "--db", self.db_path],
+            capture_output=True, text=True, timeout=30, check=True, cwd=REPO_ROOT,
+        )  # fmt: skip
+        self.assertEqual([account["token"] for account in json.loads(listed.stdout)], ["T"])
 
 
 class ThroughputTests(GatewayTestCase):
