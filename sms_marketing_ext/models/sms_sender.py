@@ -108,7 +108,34 @@ class SmsSender(models.Model):
         for sender in self:
             error = sender_tools.sender_name_error(sender.sender_type, sender.name)
             if error:
-                raise ValidationError(error)
+                raise ValidationError(sender._name_rule_message(error))
+
+    def _name_rule_message(self, code):
+        """The user's wording of ``code``, the sender-name rule this sender breaks (tools/sms_sender.py)."""
+        self.ensure_one()
+        name = self.name or ""
+        if code == sender_tools.ALPHANUMERIC_CHARACTERS:
+            return _(
+                "An alphanumeric sender has 1 to %(max_length)s characters, only letters A-Z without accents, "
+                "digits and spaces: '%(name)s' does not qualify.",
+                max_length=sender_tools.ALPHANUMERIC_MAX_LENGTH,
+                name=name,
+            )
+        if code == sender_tools.ALPHANUMERIC_NO_LETTER:
+            return _(
+                "An alphanumeric sender needs at least one letter: '%(name)s' would read as a phone number.", name=name
+            )
+        if code == sender_tools.ALPHANUMERIC_EDGE_SPACE:
+            return _("An alphanumeric sender cannot start or end with a space: '%(name)s'.", name=name)
+        if code == sender_tools.SHORT_NUMBER_DIGITS:
+            return _("A short number has 3 to 8 digits and nothing else: '%(name)s' does not qualify.", name=name)
+        if code == sender_tools.VIRTUAL_NUMBER_NOT_MOBILE:
+            return _(
+                "A virtual number must be a valid mobile number in international format, such as +33612345678: "
+                "'%(name)s' is not.",
+                name=name,
+            )
+        return _("Unknown sender type '%(sender_type)s'.", sender_type=self.sender_type)
 
     @api.constrains("is_default", "company_id", "active")
     def _check_single_default(self):

@@ -3,7 +3,7 @@ import re
 
 import polib
 
-from odoo.exceptions import UserError
+from odoo.exceptions import UserError, ValidationError
 from odoo.modules.module import get_module_path
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
@@ -24,6 +24,10 @@ EXPECTED = {
             "MyShop: una carta intestata con un'autorizzazione firmata e timbrata, una carta d'identità o "
             "una visura camerale."
         ),
+        "name_error": (
+            "Un mittente alfanumerico ha da 1 a 11 caratteri, solo lettere A-Z senza accenti, cifre e spazi: "
+            "'My-Shop' non è valido."
+        ),
     },
     "fr_FR": {
         "po": "fr.po",
@@ -35,6 +39,10 @@ EXPECTED = {
             "Joignez un justificatif avant de soumettre l'expéditeur alphanumérique MyShop : un papier à "
             "en-tête avec une autorisation signée et tamponnée, une pièce d'identité ou un extrait du "
             "registre du commerce."
+        ),
+        "name_error": (
+            "Un expéditeur alphanumérique compte de 1 à 11 caractères, uniquement des lettres A-Z sans accents, "
+            "des chiffres et des espaces : « My-Shop » ne convient pas."
         ),
     },
 }
@@ -104,6 +112,14 @@ class TestI18n(TransactionCase):
                 sender.with_context(lang=code).action_submit()
             self.assertEqual(caught.exception.args[0], expected["justification_error"])
         self.assertEqual(sender.state, "draft")
+
+    def test_sender_rule_message(self):
+        # tools/sms_sender.py returns the code of the broken rule; the model words it in the user's language.
+        Sender = self.env["sms.sender"]
+        for code, expected in EXPECTED.items():
+            with self.subTest(lang=code), self.assertRaises(ValidationError) as caught:
+                Sender.with_context(lang=code).create({"name": "My-Shop", "sender_type": "alphanumeric"})
+            self.assertEqual(caught.exception.args[0], expected["name_error"])
 
     def test_view_terms_applied(self):
         # Every translated term of views, templates and action helps is accepted and shown.

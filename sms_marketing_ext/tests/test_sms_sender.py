@@ -2,6 +2,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
+from ..tools import sms_sender as sender_tools
 from ..tools.sms_sender import sender_name_error, suggest_alphanumeric_sender
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
 
@@ -38,28 +39,32 @@ class TestSmsSender(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             ("short_number", "12345678"),
             ("virtual_number", "+33612345678"),
         ]
+        characters, digits = sender_tools.ALPHANUMERIC_CHARACTERS, sender_tools.SHORT_NUMBER_DIGITS
+        not_mobile = sender_tools.VIRTUAL_NUMBER_NOT_MOBILE
         invalid = [
-            ("alphanumeric", ""),
-            ("alphanumeric", "TwelveChars1"),
-            ("alphanumeric", "Société"),
-            ("alphanumeric", "My-Shop"),
-            ("alphanumeric", "12345"),
-            ("short_number", "12"),
-            ("short_number", "123456789"),
-            ("short_number", "12a4"),
-            ("virtual_number", "0612345678"),
-            ("virtual_number", "+33142685300"),  # a Paris landline, not a mobile
-            ("virtual_number", "+3361234"),
+            ("alphanumeric", "", characters),
+            ("alphanumeric", "TwelveChars1", characters),
+            ("alphanumeric", "Société", characters),
+            ("alphanumeric", "My-Shop", characters),
+            ("alphanumeric", "12345", sender_tools.ALPHANUMERIC_NO_LETTER),
+            ("alphanumeric", "My Shop ", sender_tools.ALPHANUMERIC_EDGE_SPACE),
+            ("short_number", "12", digits),
+            ("short_number", "123456789", digits),
+            ("short_number", "12a4", digits),
+            ("virtual_number", "0612345678", not_mobile),
+            ("virtual_number", "+33142685300", not_mobile),  # a Paris landline, not a mobile
+            ("virtual_number", "+3361234", not_mobile),
+            ("fax", "MyShop", sender_tools.UNKNOWN_TYPE),
         ]
         for sender_type, name in valid:
             with self.subTest(sender_type=sender_type, name=name):
                 self.assertIsNone(sender_name_error(sender_type, name))
-        for sender_type, name in invalid:
+        for sender_type, name, code in invalid:
             with self.subTest(sender_type=sender_type, name=name):
-                self.assertTrue(sender_name_error(sender_type, name))
+                self.assertEqual(sender_name_error(sender_type, name), code)
 
     def test_validation_errors_on_records(self):
-        with self.assertRaisesRegex(ValidationError, "1 to 11 characters"):
+        with self.assertRaisesRegex(ValidationError, "1 to 11 characters.*'MyVeryLongShop' does not qualify"):
             self._request(self.user_marketing, name="MyVeryLongShop")
         with self.assertRaisesRegex(ValidationError, "at least one letter"):
             self._request(self.user_marketing, name="2024")

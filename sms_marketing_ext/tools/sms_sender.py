@@ -22,35 +22,53 @@ _SHORT_NUMBER_RE = re.compile(r"^[0-9]{3,8}$")
 _MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
-def sender_name_error(sender_type, name):
-    """Return why ``name`` is not a valid sender of ``sender_type``, or ``None`` when it is.
+# Which rule a sender name breaks (models/sms_sender.py words them for people).
+ALPHANUMERIC_CHARACTERS = "alphanumeric_characters"  # not 1 to 11 of A-Z, a-z, 0-9 and space
+ALPHANUMERIC_NO_LETTER = "alphanumeric_no_letter"  # digits and spaces only: reads as a phone number
+ALPHANUMERIC_EDGE_SPACE = "alphanumeric_edge_space"  # starts or ends with a space
+SHORT_NUMBER_DIGITS = "short_number_digits"  # not 3 to 8 digits
+VIRTUAL_NUMBER_NOT_MOBILE = "virtual_number_not_mobile"  # not a valid mobile number in international format
+UNKNOWN_TYPE = "unknown_type"  # not one of the three sender types
 
-    The message is meant for the user who typed the name.
+
+def sender_name_error(sender_type, name):
+    """Return the code of the rule ``name`` breaks as a sender of ``sender_type``, or ``None`` when it is valid.
+
+    The codes are the constants above; the caller words them for the user who typed the name.
+
+    >>> sender_name_error(ALPHANUMERIC, "MyShop") is None
+    True
+    >>> sender_name_error(ALPHANUMERIC, "My-Shop")
+    'alphanumeric_characters'
+    >>> sender_name_error(ALPHANUMERIC, "2024")
+    'alphanumeric_no_letter'
+    >>> sender_name_error(ALPHANUMERIC, " Shop")
+    'alphanumeric_edge_space'
+    >>> sender_name_error(SHORT_NUMBER, "12")
+    'short_number_digits'
+    >>> sender_name_error(VIRTUAL_NUMBER, "+33142685300")  # a Paris landline
+    'virtual_number_not_mobile'
+    >>> sender_name_error("fax", "MyShop")
+    'unknown_type'
     """
     name = name or ""
     if sender_type == ALPHANUMERIC:
         if not _ALPHANUMERIC_RE.match(name):
-            return (
-                f"An alphanumeric sender has 1 to {ALPHANUMERIC_MAX_LENGTH} characters, only letters A-Z "
-                f"without accents, digits and spaces: '{name}' does not qualify."
-            )
+            return ALPHANUMERIC_CHARACTERS
         if not any(char.isalpha() for char in name):
-            return f"An alphanumeric sender needs at least one letter: '{name}' would read as a phone number."
+            return ALPHANUMERIC_NO_LETTER
         if name != name.strip():
-            return f"An alphanumeric sender cannot start or end with a space: '{name}'."
+            return ALPHANUMERIC_EDGE_SPACE
         return None
     if sender_type == SHORT_NUMBER:
         if not _SHORT_NUMBER_RE.match(name):
-            return f"A short number has 3 to 8 digits and nothing else: '{name}' does not qualify."
+            return SHORT_NUMBER_DIGITS
         return None
     if sender_type == VIRTUAL_NUMBER:
         if normalize_virtual_number(name) is None:
-            return (
-                f"A virtual number must be a valid mobile number in international format, "
-                f"such as +33612345678: '{name}' is not."
-            )
+            return VIRTUAL_NUMBER_NOT_MOBILE
         return None
-    return f"Unknown sender type '{sender_type}'."
+    return UNKNOWN_TYPE
 
 
 def normalize_virtual_number(number):
