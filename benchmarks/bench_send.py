@@ -7,7 +7,7 @@ account, then runs the worker in its own process:
 1. an ``sms.gateway`` (jsonrpc, batch_size 1000, default) and an SMS mailing (opt-out link on,
    one tracked link) on a list of N contacts with valid, distinct numbers;
 2. ``_sms_start_sending()`` (materialises the audience), COMMIT: timed separately;
-3. ``env['mailing.mailing']._sms_cron_send(time_budget=3600)`` in a normal (non-test) environment,
+3. ``env['mailing.mailing']._cron_sms_send(time_budget=3600)`` in a normal (non-test) environment,
    which commits after each batch, until the mailing is done: timed.
 
 Afterwards the gateway's ``/_admin/stats`` must show exactly N accepted messages and
@@ -98,7 +98,7 @@ def worker(db, size, base_url):
                 runs = 0
                 while runs < 10:
                     runs += 1
-                    env["mailing.mailing"]._sms_cron_send(time_budget=3600)
+                    env["mailing.mailing"]._cron_sms_send(time_budget=3600)
                     env.invalidate_all()
                     if mailing.state == "done" or mailing.sms_waiting_credit:
                         break

@@ -362,7 +362,7 @@ def write_results(path, facts, command, started, elapsed, audience_rows, send_re
                 "|---|---:|---:|---:|---:|",
                 f"| materialise `_sms_start_sending()` ({send_result['traces']:,} traces) | {mat['seconds']:.2f} s | "
                 f"{send_result['size'] / mat['seconds']:,.0f} | {mat['rss_growth_mb']:.0f} MB | {mat['queries']:,} |",
-                f"| send `_sms_cron_send(time_budget=3600)` x{send_result['cron_runs']} | {send['seconds']:.2f} s | "
+                f"| send `_cron_sms_send(time_budget=3600)` x{send_result['cron_runs']} | {send['seconds']:.2f} s | "
                 f"**{rate:,.0f}** | {send['rss_growth_mb']:.0f} MB | {send['queries']:,} |",
                 f"| both | {mat['seconds'] + send['seconds']:.2f} s | {total:,.0f} | | |",
                 f"| stock ceiling (computed) | | {per_second:.2f} | | |",

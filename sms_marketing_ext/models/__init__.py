@@ -1,6 +1,9 @@
 from . import link_tracker
 from . import link_tracker_click
 from . import mailing_mailing
+from . import mailing_mailing_audience
+from . import mailing_mailing_delivery
+from . import mailing_mailing_statistics
 from . import mailing_subscription
 from . import mailing_trace
 from . import phone_blacklist
@@ -9,6 +12,7 @@ from . import res_config_settings
 from . import sms_company_default_mixin
 from . import sms_consent_event
 from . import sms_gateway
+from . import sms_gateway_odoo_iap
 from . import sms_gateway_price
 from . import sms_sender
 from . import utm_campaign

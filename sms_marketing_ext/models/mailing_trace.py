@@ -3,6 +3,8 @@ import logging
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools import sms_delivery
+
 _logger = logging.getLogger(__name__)
 
 
@@ -13,22 +15,6 @@ class MailingTrace(models.Model):
     SMS: the body is rendered per batch at send time from the mailing."""
 
     _inherit = "mailing.trace"
-
-    # Per-message result of the gateway's send call -> (trace_status, failure_type)
-    GATEWAY_SEND_STATE = {
-        "accepted": ("pending", False),
-        "insufficient_credit": ("outgoing", "sms_credit"),  # kept: sent once credit is back
-        "wrong_number_format": ("error", "sms_number_format"),
-        "invalid_sender": ("error", "sms_sender_invalid"),
-        "server_error": ("outgoing", "sms_server"),  # kept: retried with backoff
-    }
-    # Delivery report state -> (trace_status, failure_type)
-    GATEWAY_REPORT_STATE = {
-        "delivered": ("sent", False),
-        "undelivered": ("error", "sms_not_delivered"),
-        "expired": ("error", "sms_expired"),
-        "rejected": ("bounce", "sms_rejected"),
-    }
 
     failure_type = fields.Selection(
         selection_add=[
@@ -83,7 +69,7 @@ class MailingTrace(models.Model):
 
         :return: True when a trace with this uuid exists (known message), else False.
         """
-        status, failure_type = self.GATEWAY_REPORT_STATE[state]
+        status, failure_type = sms_delivery.trace_state_for_report(state)
         self.env.cr.execute(
             SQL(
                 """

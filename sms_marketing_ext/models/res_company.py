@@ -3,6 +3,8 @@ from urllib.parse import urlsplit
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..tools import sms_quiet_hours
+
 
 class ResCompany(models.Model):
     _inherit = "res.company"
@@ -36,9 +38,7 @@ class ResCompany(models.Model):
     @api.constrains("sms_send_window_start", "sms_send_window_end")
     def _check_sms_send_window(self):
         for company in self:
-            if not (0 <= company.sms_send_window_start < 24 and 0 < company.sms_send_window_end <= 24) or (
-                company.sms_send_window_start == company.sms_send_window_end
-            ):
+            if sms_quiet_hours.window_error(company.sms_send_window_start, company.sms_send_window_end):
                 raise ValidationError(_("The send window runs between two different hours of the day (0 to 24)."))
 
     @api.constrains("sms_max_segments")

@@ -13,9 +13,9 @@ from ..tools.sms_gateway_api import (
     GatewayError,
     GatewayInsufficientCreditError,
     GatewayTransientError,
-    OdooIapSmsApi,
     SmsGatewayApi,
 )
+from .sms_gateway_odoo_iap import OdooIapSmsApi
 
 _logger = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class SmsGateway(models.Model):
         try:
             with self._get_api() as api_client:
                 return getattr(api_client, method_name)(*args, **kwargs)
-        except (GatewayError, GatewayTransientError) as error:
+        except GatewayError as error:
             _logger.info("SMS gateway %s (%s): %s failed: %s", self.name, self.id, method_name, error)
             raise UserError(self._error_message(error)) from error
 
@@ -256,7 +256,7 @@ class SmsGateway(models.Model):
         for gateway in self:
             try:
                 gateway._refresh_from_gateway()
-            except (GatewayError, GatewayTransientError) as error:
+            except GatewayError as error:
                 raise UserError(gateway._error_message(error)) from error
         return True
 

@@ -6,6 +6,7 @@ from . import test_sms_audience
 from . import test_sms_consent
 from . import test_sms_counter_browser
 from . import test_sms_delivery
+from . import test_sms_delivery_tools
 from . import test_sms_delivery_processes
 from . import test_sms_gateway
 from . import test_sms_links

@@ -58,7 +58,7 @@ elif phase == "crash":
         os.kill(os.getpid(), signal.SIGKILL)
 
     type(Mailing)._sms_record_results = die_after_accept
-    Mailing.browse(scenario["mailing"])._sms_send_batch({})
+    Mailing.browse(scenario["mailing"])._sms_send_batch()
     result = {"survived": True}  # never reached
 
 elif phase == "send":
@@ -66,7 +66,7 @@ elif phase == "send":
     batches = 0
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if not mailing._sms_send_batch({}):
+        if not mailing._sms_send_batch():
             break
         env.cr.commit()
         batches += 1

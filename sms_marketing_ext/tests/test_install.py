@@ -1,4 +1,5 @@
 from odoo.exceptions import AccessError
+from odoo.modules.migration import load_script
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 from odoo.tools.safe_eval import safe_eval
@@ -46,3 +47,15 @@ class TestInstall(SmsMarketingUsersMixin, TransactionCase):
         menu = self.env.ref("mass_mailing_sms.mass_mailing_sms_menu_root")
         visible = self.env["ir.ui.menu"].with_user(self.user_employee)._visible_menu_ids()
         self.assertNotIn(menu.id, visible)
+
+    def test_send_cron_code_updated_on_upgrade(self):
+        """The send cron's record is noupdate: the 17.0.1.0.1 migration moves databases installed
+        before to the renamed method (_sms_cron_send -> _cron_sms_send)."""
+        cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+        self.assertEqual(cron.code.strip(), "model._cron_sms_send()")
+        self.assertTrue(callable(getattr(self.env["mailing.mailing"], "_cron_sms_send", None)))
+        cron.code = "model._sms_cron_send()"  # as a database installed before has it
+        script = load_script("sms_marketing_ext/migrations/17.0.1.0.1/post-migration.py", "sms_ext_post_migration")
+        script.migrate(self.env.cr, "17.0.1.0.0")
+        cron.invalidate_recordset(["code"])
+        self.assertEqual(cron.code, "model._cron_sms_send()")

@@ -7,6 +7,7 @@ from odoo.tests.common import TransactionCase
 from odoo.tools import SQL
 
 from ..tools import sms_tokens
+from ..tools.sms_delivery import CreditLedger, SmsMessage
 from .common import LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
 PRICES = {"FR": 0.05, "BE": 0.08}
@@ -69,7 +70,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
 
     def _run_cron_until_done(self, mailing, runs=40):
         for _run in range(runs):
-            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
             if mailing.state == "done" or mailing.sms_waiting_credit:
                 return
             # Time passes: retries scheduled by the backoff are due.
@@ -116,7 +117,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         tracker = self.env["link.tracker"].search([("mass_mailing_id", "=", mailing.id)])
         self.assertEqual(tracker.url, "https://shop.example.com/sale?x=1")
         # A second cron run sends nothing more.
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
         self.assertEqual(len(self._received()), 24)
 
     def test_transient_failures_retry_and_deliver_once(self):
@@ -179,7 +180,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertEqual(len(sent_before), 10, "the first batch of 10 was paid, the second would not be")
         self.assertTrue(mailing.activity_ids.filtered(lambda a: "credit" in (a.summary or "")))
         # Nothing happens while the balance is short.
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
         self.assertTrue(mailing.sms_waiting_credit)
         self.assertEqual(len(self._received()), 10)
         # Top-up: the cron resumes by itself and sends the rest, once.
@@ -200,11 +201,11 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self._gateway_create_account(self.token, 0.05 * 5, price=0.05, country_prices=PRICES)
         mailing = self._mailing(body="Hello")
         mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
         self.assertTrue(mailing.sms_waiting_credit)
         mailing.action_sms_resume()
-        stale_balances = {self.gateway.id: 1000.0}
-        self.assertTrue(mailing._sms_send_batch(stale_balances))
+        stale_ledger = CreditLedger({self.gateway.id: 1000.0})
+        self.assertTrue(mailing._sms_send_batch(stale_ledger))
         self.assertTrue(mailing.sms_waiting_credit)
         accepted = self._traces(mailing, "pending")
         refused = self._traces(mailing, "outgoing").filtered(lambda t: t.failure_type == "sms_credit")
@@ -237,7 +238,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
         triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
         self.assertIn("2999-01-01 10:00:00", [str(trigger.call_at) for trigger in triggers])
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
         self.assertEqual(mailing.state, "in_queue")
         self.assertFalse(self._traces(mailing))
 
@@ -261,7 +262,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertIn("Test SMS sent to +33699999901", log.body)
         # Nothing was queued: no trace, and the cron sends nothing.
         self.assertFalse(self._traces(mailing))
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=5)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
         self.assertEqual(len(self._received()), 2)
 
     def test_dynamic_placeholders_rendered_per_recipient(self):
@@ -277,15 +278,15 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         """A report can arrive before the send call returns, and more than once."""
         mailing = self._mailing(body="Hello")
         mailing.action_put_in_queue()
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=0)  # materialise only
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
         trace = self._traces(mailing, "outgoing")[0]
         Trace = self.env["mailing.trace"]
         self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
         self.assertEqual(trace.trace_status, "sent")
         # The send result that follows (accepted) does not downgrade the delivered status.
-        batch = [(trace.id, trace.sms_uuid, trace.sms_number, "FR", 1, 0, trace.res_id)]
+        batch = [SmsMessage(trace.id, trace.sms_uuid, trace.sms_number, "FR", 1, 0, trace.res_id)]
         mailing._sms_record_results(batch, {trace.sms_uuid: {"state": "accepted", "credits": 0.05}},
-                                    self.gateway, {})
+                                    self.gateway, CreditLedger())
         self.assertEqual((trace.trace_status, trace.sms_credits), ("sent", 0.05))
         # Repeats are harmless; an older report does not overwrite a newer one.
         self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
@@ -318,7 +319,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         mailing = self._mailing(body="Hello")
         with freeze_time("2026-01-15 12:00:00"):
             mailing.action_put_in_queue()
-            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
             waiting = self._traces(mailing, "outgoing")
             self.assertEqual(waiting.res_id, new_york.id)
             self.assertEqual(str(waiting.sms_next_attempt), "2026-01-15 13:00:00")
@@ -328,14 +329,14 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
             self.assertIn("2026-01-15 13:00:00",
                           [str(t.call_at) for t in self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])])
         with freeze_time("2026-01-15 13:05:00"):
-            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
         self.assertEqual(mailing.state, "done")
         self.assertIn("+12125550123", [m["number"] for m in self._received().values()])
         # The mailing can override the company: send at any hour.
         other = self._mailing(body="Night owls", sms_quiet_hours_mode="off")
         with freeze_time("2026-01-15 03:00:00"):
             other.action_put_in_queue()
-            self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
         self.assertEqual(other.state, "done")
         self.assertEqual(len(self._traces(other, "pending")), 25)
 
@@ -345,9 +346,9 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.gateway.throughput = 20
         mailing = self._mailing(body="Hello")
         mailing.action_put_in_queue()
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=0)  # materialise only
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
         started = time.monotonic()
-        self.env["mailing.mailing"]._sms_cron_send(time_budget=30)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
         elapsed = time.monotonic() - started
         self.assertEqual(mailing.state, "done")
         self.assertGreaterEqual(elapsed, 1.15, "the gateway's throughput limit was not respected")

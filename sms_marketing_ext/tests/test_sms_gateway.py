@@ -7,13 +7,13 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
+from ..models.sms_gateway_odoo_iap import OdooIapSmsApi
 from ..tools.sms_gateway_api import (
     GatewayAccessError,
     GatewayError,
     GatewayInsufficientCreditError,
     GatewayResponseError,
     GatewayTransientError,
-    OdooIapSmsApi,
     SmsGatewayApi,
     gateway_error,
     iap_state_to_protocol,
@@ -134,6 +134,9 @@ class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, TransactionCase)
         with self.assertRaises(GatewayTransientError) as caught:
             self._api().send([sms()])
         self.assertEqual((caught.exception.reason, caught.exception.status_code), ("http", 503))
+        self.assertIsInstance(caught.exception, GatewayError, "one tree: callers catch GatewayError")
+        self.assertEqual(str(caught.exception), caught.exception.message, "the text is the message alone")
+        self.assertIn("HTTP 503", caught.exception.message)
 
     def test_api_retry_after_500_is_not_charged_twice(self):
         api, message = self._api(), sms(content="Flash sale")

@@ -1,6 +1,7 @@
 from . import sms_audience
 from . import sms_bots
 from . import sms_consent
+from . import sms_delivery
 from . import sms_gateway_api
 from . import sms_keywords
 from . import sms_links

@@ -1,16 +1,17 @@
 """Client side of the IAP-style SMS gateway protocol, version 1 (``/work/shared/gateway-protocol.md``).
 
-Plain classes and functions, in the spirit of stock ``addons/sms/tools/sms_api.py``:
+Plain classes and functions (no Odoo import), in the spirit of stock ``addons/sms/tools/sms_api.py``:
 
 * :class:`SmsGatewayApi` speaks JSON-RPC 2.0 over HTTP POST to ``<base>/api/sms/1/balance|prices|send``
   with one kept-alive ``requests.Session``;
-* :class:`OdooIapSmsApi` offers the same three methods on top of stock Odoo IAP (``sms``'s ``SmsApi``);
+* :func:`iap_state_to_protocol` maps stock Odoo IAP's send states to the protocol's (the adapter
+  that sends through IAP needs Odoo: ``models/sms_gateway_odoo_iap.py``);
 * :func:`sign` / :func:`verify_signature` compute and check the ``X-SMS-Signature`` of callbacks;
 * :func:`parse_delivery_report` / :func:`parse_inbound` validate the callbacks' JSON bodies.
 
-Errors: :class:`GatewayTransientError` (HTTP 5xx, connection errors, timeouts: retry later with the same
-uuids) and :class:`GatewayError` (the gateway refused the whole call, or answered something that is not
-the protocol) with one subclass per protocol error name.
+Errors: every failure of a gateway call is a :class:`GatewayError`: :class:`GatewayTransientError`
+(HTTP 5xx, connection errors, timeouts: retry later with the same uuids), or the gateway refused the
+whole call, or answered something that is not the protocol, with one subclass per protocol error name.
 """
 
 import hashlib
@@ -22,11 +23,6 @@ import uuid as uuid_lib
 from datetime import datetime, timezone
 
 import requests
-
-from odoo.exceptions import AccessError, UserError
-
-from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
-from odoo.addons.sms.tools.sms_api import SmsApi
 
 _logger = logging.getLogger(__name__)
 
@@ -43,21 +39,6 @@ COUNTRY_CODE_RE = re.compile(r"^[A-Za-z]{2}$")
 # ----------------------------------------------------------------------------------------------------------
 # Errors
 # ----------------------------------------------------------------------------------------------------------
-class GatewayTransientError(Exception):
-    """The call may or may not have reached the gateway (HTTP 5xx, connection error, timeout).
-
-    Retry later with the same message uuids: the gateway never charges an accepted uuid twice.
-    ``reason`` is ``"timeout"``, ``"unreachable"`` or ``"http"`` (then ``status_code`` is set).
-    """
-
-    def __init__(self, message, reason="unreachable", status_code=None, url=None):
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.status_code = status_code
-        self.url = url
-
-
 class GatewayError(Exception):
     """The gateway refused the whole call (a JSON-RPC error), or its answer was not the protocol.
 
@@ -72,6 +53,26 @@ class GatewayError(Exception):
         self.message = message or self.name
         self.data = data or {}
         super().__init__(f"{self.name}: {self.message}")
+
+
+class GatewayTransientError(GatewayError):
+    """The call may or may not have reached the gateway (HTTP 5xx, connection error, timeout).
+
+    Retry later with the same message uuids: the gateway never charges an accepted uuid twice.
+    ``reason`` is ``"timeout"``, ``"unreachable"`` or ``"http"`` (then ``status_code`` is set).
+    Its text is the message alone (no error name: it is no answer of the gateway).
+    """
+
+    name = "TransientError"
+
+    def __init__(self, message, reason="unreachable", status_code=None, url=None):
+        super().__init__(message=message)
+        self.reason = reason
+        self.status_code = status_code
+        self.url = url
+
+    def __str__(self):
+        return self.message
 
 
 class GatewayAccessError(GatewayError):
@@ -306,8 +307,8 @@ class SmsGatewayApi:
         """Send one batch (at most 1000 messages, each ``{uuid, number, content, sender, sms_class}``).
 
         Return one ``{"uuid", "state", "credits"}`` per message, in the same order. Raise ValueError
-        on a malformed batch, :class:`GatewayError` when the gateway refuses the whole call,
-        :class:`GatewayTransientError` when the outcome is unknown (retry with the same uuids).
+        on a malformed batch, :class:`GatewayError` when the gateway refuses the whole call, its
+        subclass :class:`GatewayTransientError` when the outcome is unknown (retry with the same uuids).
         """
         messages = validate_messages(messages)
         if not messages:
@@ -403,7 +404,7 @@ class SmsGatewayApi:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Stock Odoo IAP behind the same interface
+# Stock Odoo IAP's send states (the adapter itself: models/sms_gateway_odoo_iap.py)
 # ----------------------------------------------------------------------------------------------------------
 IAP_SUCCESS_STATES = ("success", "processing")
 IAP_TO_PROTOCOL_STATE = {
@@ -427,77 +428,3 @@ def iap_state_to_protocol(iap_state, failure_types):
         return "accepted", False
     state = IAP_TO_PROTOCOL_STATE.get(iap_state, "server_error")
     return state, failure_types.get(iap_state, "unknown")
-
-
-class OdooIapSmsApi:
-    """Stock Odoo IAP (service ``sms``) with the interface of :class:`SmsGatewayApi`.
-
-    Balance comes from the ``iap.account`` of service ``sms``; sending goes through stock
-    ``SmsApi._send_sms_batch``. IAP has no price list, sender ids or message classes here, and its
-    delivery reports use stock's own route and format, so ``webhook_url`` is not forwarded.
-    """
-
-    def __init__(self, env, timeout=10):
-        self.env = env
-        self.timeout = timeout
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self):
-        """Nothing to close (interface of :class:`SmsGatewayApi`)."""
-
-    def balance(self):
-        """Return the IAP credits of service ``sms``."""
-        balance = self.env["iap.account"].sudo().get_credits("sms")
-        if balance == -1:  # get_credits' way of saying the IAP call failed (bad token, unreachable)
-            raise GatewayAccessError(message="Odoo IAP refused the balance request or could not be reached")
-        return float(balance or 0.0)
-
-    def prices(self):
-        """IAP publishes no price list: no country price and a 0 default."""
-        return {"default": 0.0, "countries": {}}
-
-    def send(self, messages, webhook_url=None):
-        """Send through stock IAP; return ``{"uuid", "state", "credits", "failure_type"}`` per message."""
-        messages = validate_messages(messages)
-        if not messages:
-            return []
-        by_content = {}
-        for message in messages:
-            by_content.setdefault(message["content"], []).append(
-                {"uuid": message["uuid"], "number": message["number"]}
-            )
-        iap_batch = [{"content": content, "numbers": numbers} for content, numbers in by_content.items()]
-        try:
-            # IAP posts its delivery reports to stock's route, in its own format (the addon extends
-            # that route to update our traces), not to the protocol's webhook_url.
-            reports_url = self.env["sms.sms"].get_base_url().rstrip("/") + "/sms/status"
-            response = SmsApi(self.env)._send_sms_batch(iap_batch, delivery_reports_url=reports_url)
-        except InsufficientCreditError as exc:
-            raise GatewayInsufficientCreditError(message=str(exc)) from exc
-        except AccessError as exc:
-            if getattr(exc, "data", None):  # a JSON-RPC AccessError answered by IAP: bad token
-                raise GatewayAccessError(message=str(exc), data=exc.data) from exc
-            # iap_jsonrpc turns connection errors, timeouts and HTTP errors into bare AccessErrors
-            raise GatewayTransientError(str(exc), reason="unreachable") from exc
-        except UserError as exc:
-            raise GatewayError("UserError", str(exc)) from exc
-        return self._results(messages, response or [])
-
-    def _results(self, messages, response):
-        failure_types = self.env["sms.sms"].IAP_TO_SMS_FAILURE_TYPE
-        by_uuid = {item.get("uuid"): item for item in response if isinstance(item, dict)}
-        results = []
-        for message in messages:
-            item = by_uuid.get(message["uuid"])
-            if item is None:
-                state, failure_type, charged = "server_error", "unknown", 0.0
-            else:
-                state, failure_type = iap_state_to_protocol(item.get("state"), failure_types)
-                charged = float(item.get("credit") or 0.0)
-            results.append({"uuid": message["uuid"], "state": state, "credits": charged, "failure_type": failure_type})
-        return results

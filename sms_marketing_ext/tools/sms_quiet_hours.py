@@ -16,6 +16,27 @@ from phonenumbers import timezone as phone_timezone
 _STEP = timedelta(minutes=15)
 _HORIZON = timedelta(days=2)
 
+# Error codes of :func:`window_error`.
+WINDOW_OUT_OF_RANGE = "out_of_range"
+WINDOW_EMPTY = "empty"
+
+
+def window_error(start, end):
+    """None when hours ``start`` to ``end`` (of the local day, 8.5 = 08:30) make a daily send
+    window, else an error code: :data:`WINDOW_OUT_OF_RANGE` (start not in [0, 24) or end not in
+    (0, 24]) or :data:`WINDOW_EMPTY` (start equals end). A window may run across midnight.
+
+    >>> window_error(8, 21) is None, window_error(22, 6) is None, window_error(0, 24) is None
+    (True, True, True)
+    >>> window_error(8, 8), window_error(-1, 8), window_error(8, 0), window_error(24, 8)
+    ('empty', 'out_of_range', 'out_of_range', 'out_of_range')
+    """
+    if not (0 <= start < 24 and 0 < end <= 24):
+        return WINDOW_OUT_OF_RANGE
+    if start == end:
+        return WINDOW_EMPTY
+    return None
+
 
 @functools.lru_cache(maxsize=100000)
 def timezones_for_number(number):

@@ -51,7 +51,7 @@ class MailingSmsTest(models.TransientModel):
             try:
                 with gateway._get_api() as api:
                     results = api.send(messages)
-            except (sms_gateway_api.GatewayError, sms_gateway_api.GatewayTransientError) as error:
+            except sms_gateway_api.GatewayError as error:
                 raise UserError(_("The test SMS could not be sent: %s", gateway._error_message(error))) from error
             by_uuid = {result["uuid"]: result for result in results}
             reasons = {

@@ -1,0 +1,399 @@
+import ast
+import logging
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
+from odoo.tools import SQL, split_every
+
+from odoo.addons.phone_validation.tools import phone_validation
+
+from ..tools import sms_audience
+
+_logger = logging.getLogger(__name__)
+
+# Recipients whose numbers are normalised in Python (models without a stored phone_sanitized)
+# are streamed in chunks of this size, so memory stays flat whatever the audience.
+AUDIENCE_CHUNK = 20000
+
+
+def _raw_number_sql(raw_fields):
+    """The first non-blank of the record's number columns (SQL), NULL when all are blank."""
+    return SQL("COALESCE(%s)", SQL(", ").join(SQL("NULLIF(btrim(%s), '')", field) for field in raw_fields))
+
+
+class MailingMailingAudience(models.Model):
+    """Who an SMS mailing goes to: the recipients' filter, where their numbers are, one SQL
+    statement that classifies the audience (missing and invalid numbers, blacklist, list opt-outs,
+    duplicates, frequency cap, country), its summary (Check recipients) and its materialisation
+    as traces."""
+
+    _inherit = "mailing.mailing"  # split by concern on purpose: pylint: disable=consider-merging-classes-inherited
+
+    @api.constrains("mailing_domain", "mailing_model_id")
+    def _check_mailing_domain_sms(self):
+        for mailing in self.filtered(lambda m: m.mailing_model_id and m.mailing_domain):
+            mailing._sms_parse_domain()
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_sms_check_recipients(self):
+        self.ensure_one()
+        return self.env["mailing.sms.audience"].create({"mailing_id": self.id})._action_open()
+
+    # ------------------------------------------------------------
+    # RECIPIENTS FILTER
+    # ------------------------------------------------------------
+
+    def _sms_parse_domain(self):
+        """The recipients' filter as a domain, or a ValidationError in the user's terms. Unlike
+        stock (which silently sends to nobody), a filter that does not parse, or that names
+        unknown fields, is refused."""
+        self.ensure_one()
+        model_label = self.mailing_model_id.name or self.mailing_model_real
+        try:
+            domain = ast.literal_eval(self.mailing_domain or "[]")
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ValidationError(
+                _("The recipients filter of %(mailing)s is not a valid filter: %(domain)s",
+                  mailing=self.subject or _("this mailing"), domain=self.mailing_domain[:200])
+            ) from None
+        if not isinstance(domain, list | tuple):
+            raise ValidationError(_("The recipients filter must be a list of conditions, not %s.", domain))
+        try:
+            domain = expression.normalize_domain(list(domain))
+            self.env[self.mailing_model_real].sudo()._where_calc(domain)
+        except (ValueError, TypeError, KeyError, AssertionError) as error:
+            raise ValidationError(
+                _("The recipients filter of %(mailing)s does not fit %(model)s: %(error)s",
+                  mailing=self.subject or _("this mailing"), model=model_label, error=error)
+            ) from None
+        return domain
+
+    def _parse_mailing_domain(self):
+        if self.mailing_type == "sms":
+            return self._sms_parse_domain()
+        return super()._parse_mailing_domain()
+
+    def _sms_audience_mailings(self):
+        """This mailing and its A/B testing siblings: a number is targeted once across them."""
+        self.ensure_one()
+        mailings = self
+        if self.ab_testing_enabled and self.campaign_id:
+            mailings |= self._get_ab_testing_siblings_mailings()
+        return mailings
+
+    # ------------------------------------------------------------
+    # AUDIENCE SQL
+    # ------------------------------------------------------------
+
+    def _sms_number_source(self):
+        """How to find the recipients' numbers on the target model, as
+        (kind, raw number SQL expressions, extra FROM SQL, number SQL expression):
+
+        - "sanitized": the model stores phone_sanitized (mail.thread.phone: contacts, leads...);
+        - "partner": the numbers of the record's partner (stored phone_sanitized on res.partner);
+        - "python": stored number fields normalised with phonenumbers in chunks.
+        """
+        Target = self.env[self.mailing_model_real]
+        table = Target._table
+        number_fields = [
+            fname for fname in Target._phone_get_number_fields()
+            if fname in Target._fields and Target._fields[fname].store and Target._fields[fname].type == "char"
+        ]
+        raw = [SQL.identifier("t", fname) for fname in number_fields]
+        if "phone_sanitized" in Target._fields and Target._fields["phone_sanitized"].store and raw:
+            return "sanitized", raw, SQL("%s t", SQL.identifier(table)), SQL("t.phone_sanitized")
+        if number_fields:
+            return "python", raw, SQL("%s t", SQL.identifier(table)), None
+        partner_field = next(
+            (fname for fname in Target._mail_get_partner_fields()
+             if Target._fields[fname].store and Target._fields[fname].type == "many2one"),
+            None,
+        )
+        if partner_field:
+            return (
+                "partner",
+                [SQL("p.mobile"), SQL("p.phone")],
+                SQL("%s t LEFT JOIN res_partner p ON p.id = %s", SQL.identifier(table),
+                    SQL.identifier("t", partner_field)),
+                SQL("p.phone_sanitized"),
+            )
+        raise UserError(
+            _("%s has no phone number field: it cannot receive SMS.", self.mailing_model_id.name)
+        )
+
+    def _sms_candidates_sql(self, id_range=None):
+        """SQL of the remaining recipients: (res_id, raw, number) for every record of the
+        filter that no trace of this mailing (or its A/B siblings) covers yet. Everything stays
+        in PostgreSQL: no id list is loaded into Python."""
+        self.ensure_one()
+        Target = self.env[self.mailing_model_real]
+        query = Target._where_calc(self._parse_mailing_domain())
+        kind, raw_fields, from_sql, number_sql = self._sms_number_source()
+        raw_sql = _raw_number_sql(raw_fields)
+        range_sql = SQL("AND t.id BETWEEN %s AND %s", *id_range) if id_range else SQL()
+        sample_sql = SQL()
+        if self.ab_testing_enabled and not self.ab_testing_is_winner_mailing:
+            # A/B test: this mailing gets its share of the whole filter, picked at random but
+            # stable for the mailing (re-running picks the same recipients).
+            self.env.cr.execute(SQL("SELECT count(*) FROM (%s) q", query.select()))
+            share = max(int(self.env.cr.fetchone()[0] * self.ab_testing_pc / 100), 1)
+            sample_sql = SQL("ORDER BY md5(t.id::text || %s) LIMIT %s", str(self.id), share)
+        if kind == "python":
+            from_sql = SQL("sms_ext_audience_numbers t")
+            number_sql = SQL("t.number")
+            raw_sql = SQL("t.raw")
+        return SQL(
+            """
+            SELECT t.id AS res_id, %(raw)s AS raw, %(number)s AS number
+              FROM %(from)s
+             WHERE t.id IN %(ids)s %(range)s
+               AND NOT EXISTS (
+                   SELECT 1 FROM mailing_trace done
+                    WHERE done.mass_mailing_id = ANY(%(mailings)s)
+                      AND done.model = %(model)s AND done.res_id = t.id)
+             %(sample)s
+            """,
+            raw=raw_sql,
+            number=number_sql,
+            ids=query.subselect(),
+            range=range_sql,
+            sample=sample_sql,
+            **{"from": from_sql},
+            mailings=self._sms_audience_mailings().ids,
+            model=self.mailing_model_real,
+        )
+
+    def _sms_prepare_python_numbers(self):
+        """For models without a stored normalised number: stream the filter's records in chunks,
+        normalise their numbers with phonenumbers (record's country, else the company's) and
+        COPY them into a temporary table that the audience SQL reads like a column."""
+        self.ensure_one()
+        Target = self.env[self.mailing_model_real]
+        _kind, raw_fields, from_sql, _number = self._sms_number_source()
+        country_field = Target._phone_get_country_field()
+        country_sql = (
+            SQL("c.code, c.phone_code")
+            if country_field and Target._fields[country_field].store else SQL("NULL, NULL")
+        )
+        country_join = (
+            SQL("LEFT JOIN res_country c ON c.id = %s", SQL.identifier("t", country_field))
+            if country_field and Target._fields[country_field].store else SQL()
+        )
+        company_country = (self.company_id or self.env.company).country_id
+        cr = self.env.cr
+        cr.execute(SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS sms_ext_audience_numbers (id int PRIMARY KEY, raw text, number text)"
+            " ON COMMIT DROP"
+        ))
+        cr.execute(SQL("TRUNCATE sms_ext_audience_numbers"))
+        query = Target._where_calc(self._parse_mailing_domain())
+        raw_sql = _raw_number_sql(raw_fields)
+        cursor_name = f"sms_ext_numbers_{self.id}"
+        cr.execute(SQL(
+            "DECLARE %s NO SCROLL CURSOR FOR SELECT t.id, %s, %s FROM %s %s WHERE t.id IN %s",
+            SQL.identifier(cursor_name), raw_sql, country_sql, from_sql, country_join, query.subselect(),
+        ))
+        cache = {}
+        while True:
+            cr.execute(SQL("FETCH %s FROM %s", AUDIENCE_CHUNK, SQL.identifier(cursor_name)))
+            rows = cr.fetchall()
+            if not rows:
+                break
+            values = []
+            for res_id, raw, country_code, phone_code in rows:
+                code = country_code or company_country.code
+                prefix = phone_code or company_country.phone_code
+                key = (raw, code)
+                if key not in cache:
+                    try:
+                        cache[key] = raw and phone_validation.phone_format(
+                            raw, code, prefix, force_format="E164", raise_exception=True)
+                    except UserError:
+                        cache[key] = None
+                values.append((res_id, raw, cache[key] or None))
+            for chunk in split_every(5000, values):
+                cr.execute(SQL(
+                    "INSERT INTO sms_ext_audience_numbers (id, raw, number) "
+                    "SELECT * FROM unnest(%s::int[], %s::text[], %s::text[])",
+                    [v[0] for v in chunk], [v[1] for v in chunk], [v[2] for v in chunk],
+                ))
+            if len(cache) > 200000:
+                cache.clear()
+        cr.execute(SQL("CLOSE %s", SQL.identifier(cursor_name)))
+
+    def _sms_optout_sql(self):
+        """Condition (on the candidate ``c``) of a recipient opted out of the mailing's lists:
+        opted out of every list of the mailing it is subscribed to (as stock decides). Subscriptions
+        created through the contact's list_ids have opt_out NULL: that is subscribed."""
+        if self.mailing_model_real != "mailing.contact" or not self.contact_list_ids:
+            return SQL("FALSE")
+        return SQL(
+            """(EXISTS (SELECT 1 FROM mailing_subscription s
+                         WHERE s.contact_id = c.res_id AND s.list_id = ANY(%(lists)s) AND s.opt_out IS TRUE)
+                AND NOT EXISTS (SELECT 1 FROM mailing_subscription s
+                         WHERE s.contact_id = c.res_id AND s.list_id = ANY(%(lists)s) AND s.opt_out IS NOT TRUE))""",
+            lists=self.contact_list_ids.ids,
+        )
+
+    def _sms_cap_sql(self):
+        """Condition (on a deduplicated candidate ``d``) of a number that received a marketing
+        SMS in the company's frequency-cap window."""
+        hours = (self.company_id or self.env.company).sms_frequency_cap_hours
+        if not hours:
+            return SQL("FALSE")
+        return SQL(
+            """EXISTS (SELECT 1 FROM mailing_trace h
+                        WHERE h.trace_type = 'sms' AND h.sms_number = d.number
+                          AND h.sent_datetime >= %(since)s
+                          AND h.trace_status IN ('pending', 'sent', 'open', 'reply', 'bounce')
+                          AND h.mass_mailing_id <> ALL(%(mailings)s))""",
+            since=fields.Datetime.now() - timedelta(hours=hours),
+            mailings=self._sms_audience_mailings().ids,
+        )
+
+    def _sms_audience_sql(self, id_range=None):
+        """SQL of the classified remaining audience: (res_id, number, country, failure_type),
+        failure_type NULL for the recipients that will receive the SMS. One statement: missing
+        and invalid numbers, blacklist, list opt-outs, duplicates (within the audience and with
+        numbers this mailing or its A/B siblings already target) and the frequency cap."""
+        codes = sms_audience.calling_codes()
+        return SQL(
+            """
+            WITH codes(code, country) AS (SELECT * FROM unnest(%(codes)s::text[], %(countries)s::text[])),
+            c AS (%(candidates)s),
+            pre AS (
+                SELECT c.res_id, c.number,
+                       CASE WHEN c.raw IS NULL THEN 'sms_number_missing'
+                            WHEN c.number IS NULL THEN 'sms_number_format'
+                            WHEN EXISTS (SELECT 1 FROM phone_blacklist bl
+                                          WHERE bl.number = c.number AND bl.active) THEN 'sms_blacklist'
+                            WHEN %(optout)s THEN 'sms_optout'
+                       END AS reason
+                  FROM c
+            ),
+            d AS (
+                SELECT pre.*,
+                       CASE WHEN pre.reason IS NULL AND (
+                                row_number() OVER (PARTITION BY pre.number, pre.reason IS NULL ORDER BY pre.res_id) > 1
+                                OR EXISTS (SELECT 1 FROM mailing_trace seen
+                                            WHERE seen.mass_mailing_id = ANY(%(mailings)s)
+                                              AND seen.trace_type = 'sms' AND seen.sms_number = pre.number
+                                              AND seen.sms_uuid IS NOT NULL))
+                            THEN 'sms_duplicate' ELSE pre.reason END AS reason2
+                  FROM pre
+            )
+            SELECT d.res_id, d.number, COALESCE(code1.country, code2.country, code3.country) AS country,
+                   CASE WHEN d.reason2 IS NULL AND %(cap)s THEN 'sms_capped' ELSE d.reason2 END AS failure_type
+              FROM d
+              -- Calling codes have 1 to 3 digits and none is a prefix of another: one of these
+              -- matches. Three equality joins (hash joins) rather than one OR: 10x faster at 100k.
+              LEFT JOIN codes code1 ON code1.code = substr(d.number, 2, 1)
+              LEFT JOIN codes code2 ON code2.code = substr(d.number, 2, 2)
+              LEFT JOIN codes code3 ON code3.code = substr(d.number, 2, 3)
+            """,
+            codes=[code for code, _country in codes],
+            countries=[country for _code, country in codes],
+            candidates=self._sms_candidates_sql(id_range),
+            optout=self._sms_optout_sql(),
+            mailings=self._sms_audience_mailings().ids,
+            cap=self._sms_cap_sql(),
+        )
+
+    def _sms_audience_sql_setup(self):
+        """Session settings for the audience queries: PostgreSQL's JIT compiles these one-off
+        queries for seconds (5 of 7 s at 100k recipients) and gains nothing, so it is off for
+        the rest of the transaction."""
+        self.env.cr.execute(SQL("SET LOCAL jit = off"))
+
+    # ------------------------------------------------------------
+    # SUMMARY AND MATERIALISATION
+    # ------------------------------------------------------------
+
+    def _sms_audience_summary(self):
+        """Who would receive this mailing if it were sent now, computed in one SQL query:
+        ``{total, valid, missing, invalid, duplicates, blacklisted, opted_out, capped,
+        countries: {ISO code: valid recipients}}`` over the recipients not yet targeted."""
+        self.ensure_one()
+        self.env.flush_all()  # the SQL below reads contacts, subscriptions, blacklist and traces
+        self._sms_audience_sql_setup()
+        if self._sms_number_source()[0] == "python":
+            self._sms_prepare_python_numbers()
+        self.env.cr.execute(SQL(
+            "SELECT a.failure_type, a.country, count(*) FROM (%s) a GROUP BY 1, 2",
+            self._sms_audience_sql(),
+        ))
+        summary = dict.fromkeys(["total", "valid", *sms_audience.SUMMARY_KEYS.values()], 0)
+        summary["countries"] = {}
+        for failure_type, country, count in self.env.cr.fetchall():
+            summary["total"] += count
+            if failure_type:
+                summary[sms_audience.SUMMARY_KEYS[failure_type]] += count
+            else:
+                summary["valid"] += count
+                key = country or "??"
+                summary["countries"][key] = summary["countries"].get(key, 0) + count
+        return summary
+
+    def _sms_materialize_audience(self):
+        """Create the traces of the remaining audience with set-based SQL, in id-range chunks:
+        an outgoing trace with a new uuid for each recipient that will receive the SMS, a
+        canceled trace with its reason for the others. Runs under a lock on the mailing so two
+        workers never materialise it twice; the partial unique index on (mailing, number) makes
+        a second target of the same number impossible anyway.
+
+        :return: number of outgoing traces created
+        """
+        self.ensure_one()
+        self.env.flush_all()  # the SQL below reads contacts, subscriptions, blacklist and traces
+        self.env.cr.execute(SQL("SELECT id FROM mailing_mailing WHERE id = %s FOR UPDATE", self.id))
+        self._sms_audience_sql_setup()
+        kind = self._sms_number_source()[0]
+        if kind == "python":
+            self._sms_prepare_python_numbers()
+        Target = self.env[self.mailing_model_real]
+        query = Target._where_calc(self._parse_mailing_domain())
+        self.env.cr.execute(SQL("SELECT min(id), max(id) FROM (%s) q", query.select()))
+        low, high = self.env.cr.fetchone()
+        created = 0
+        if low is None:
+            return created
+        # A/B samples are picked over the whole filter: one chunk.
+        step = high - low + 1 if self.ab_testing_enabled else 200000
+        for start in range(low, high + 1, step):
+            self.env.cr.execute(SQL(
+                """
+                INSERT INTO mailing_trace (
+                    trace_type, model, res_id, mass_mailing_id, campaign_id, sms_number, sms_country_code,
+                    trace_status, failure_type, sms_uuid, sms_parts,
+                    create_uid, create_date, write_uid, write_date)
+                SELECT 'sms', %(model)s, a.res_id, %(mailing)s, %(campaign)s, a.number, a.country,
+                       CASE WHEN a.failure_type IS NULL THEN 'outgoing' ELSE 'cancel' END,
+                       a.failure_type,
+                       CASE WHEN a.failure_type IS NULL
+                            THEN md5(random()::text || clock_timestamp()::text || a.res_id::text) END,
+                       CASE WHEN a.failure_type IS NULL THEN %(parts)s END,
+                       %(uid)s, now() AT TIME ZONE 'UTC', %(uid)s, now() AT TIME ZONE 'UTC'
+                  FROM (%(audience)s) a
+                ON CONFLICT DO NOTHING
+                """,
+                model=self.mailing_model_real,
+                mailing=self.id,
+                campaign=self.campaign_id.id or None,
+                parts=self.sms_segment_count,
+                uid=self.env.uid,
+                audience=self._sms_audience_sql(id_range=(start, start + step - 1)),
+            ))
+            created += self.env.cr.rowcount
+        self.env["mailing.trace"].invalidate_model()
+        self.invalidate_recordset()
+        self.env.cr.execute(SQL(
+            "SELECT count(*) FROM mailing_trace WHERE mass_mailing_id = %s AND trace_status = 'outgoing'", self.id
+        ))
+        _logger.info("SMS mailing %s: audience materialised, %s traces created, %s outgoing",
+                     self.id, created, self.env.cr.fetchone()[0])
+        return created
