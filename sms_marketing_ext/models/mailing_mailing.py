@@ -132,8 +132,20 @@ class MailingMailing(models.Model):
 
     @api.depends("sms_sender_id.accepts_replies", "mailing_type")
     def _compute_sms_optout_required(self):
+        # Stock's pipeline (no gateway of ours) sends as stock always did, with no such rule.
         for mailing in self:
-            mailing.sms_optout_required = mailing.mailing_type == "sms" and not mailing.sms_sender_id.accepts_replies
+            mailing.sms_optout_required = (
+                mailing.mailing_type == "sms"
+                and not mailing.sms_sender_id.accepts_replies
+                and not mailing._sms_uses_stock_pipeline()
+            )
+
+    @api.onchange("sms_sender_id", "sms_gateway_id", "mailing_type")
+    def _onchange_sms_optout_required(self):
+        """Where recipients cannot reply STOP, the opt-out link is on by default (a new mailing
+        included); the user may still untick it, and Send then says why it is needed."""
+        if self.sms_optout_required:
+            self.sms_allow_unsubscribe = True
 
     @api.constrains("sms_quiet_hours_mode", "sms_send_window_start", "sms_send_window_end")
     def _check_sms_send_window(self):
@@ -199,14 +211,18 @@ class MailingMailing(models.Model):
 
     def action_send_sms(self, res_ids=None):
         """Stock sends through the SMS composer and the hourly sms.sms queue; ours materialises
-        the audience as traces and hands them to the send cron at once."""
-        if res_ids:
-            return super().action_send_sms(res_ids=res_ids)
-        self._sms_check_sendable()
-        for mailing in self:
-            mailing._sms_get_gateway()
-        self.write({"state": "in_queue", "schedule_type": "now", "schedule_date": False})
-        self._sms_trigger_send_cron()
+        the audience as traces and hands them to the send cron at once. A company without a
+        gateway of ours keeps stock's pipeline (Odoo IAP), as it had before the install."""
+        stock = self.filtered(lambda m: m._sms_uses_stock_pipeline())
+        if res_ids or stock:
+            super(MailingMailing, stock if not res_ids else self).action_send_sms(res_ids=res_ids)
+        ours = self - stock if not res_ids else self.browse()
+        if ours:
+            ours._sms_check_sendable()
+            for mailing in ours:
+                mailing._sms_get_gateway()
+            ours.write({"state": "in_queue", "schedule_type": "now", "schedule_date": False})
+            ours._sms_trigger_send_cron()
         return True
 
     # ------------------------------------------------------------
@@ -305,6 +321,24 @@ class MailingMailing(models.Model):
         if self.sms_quiet_hours_mode == "company" and company.sms_quiet_hours:
             return company.sms_send_window_start, company.sms_send_window_end
         return None
+
+    def _sms_uses_stock_pipeline(self):
+        """True for an SMS mailing of a company that has no gateway of ours: it is sent by stock's
+        pipeline (sms.sms through Odoo IAP) exactly as before the addon was installed, so that a
+        drop-in breaks nothing until an administrator configures a gateway."""
+        self.ensure_one()
+        return self.mailing_type == "sms" and not (
+            self.sms_gateway_id or self.env["sms.gateway"].sudo()._get_default_gateway(self.company_id)
+        )
+
+    @api.model
+    def _sms_own_pipeline_domain(self):
+        """The SMS mailings that our send cron sends (the complement of the stock pipeline)."""
+        companies = self.env["sms.gateway"].sudo().search([]).company_id
+        return [
+            ("mailing_type", "=", "sms"),
+            "|", ("sms_gateway_id", "!=", False), ("company_id", "in", companies.ids),
+        ]
 
     def _sms_get_gateway(self):
         self.ensure_one()

@@ -40,7 +40,8 @@ class MailingMailingDelivery(models.Model):
     def _search(self, domain, *args, **kwargs):
         # The stock mass-mailing queue leaves SMS mailings to our send cron (see _process_mass_mailing_queue).
         if self.env.context.get("sms_ext_skip_sms_mailings"):
-            domain = expression.AND([domain, [("mailing_type", "!=", "sms")]])
+            own = expression.normalize_domain(self._sms_own_pipeline_domain())
+            domain = expression.AND([domain, ["!", *own]])
         return super()._search(domain, *args, **kwargs)
 
     # ------------------------------------------------------------
@@ -95,20 +96,19 @@ class MailingMailingDelivery(models.Model):
         while work remains, and for the next retry or scheduled mailing."""
         deadline = time.monotonic() + time_budget
         now = fields.Datetime.now()
-        due = self.search([
-            ("mailing_type", "=", "sms"), ("state", "=", "in_queue"),
+        own = self._sms_own_pipeline_domain()
+        due = self.search(own + [
+            ("state", "=", "in_queue"),
             "|", ("schedule_date", "=", False), ("schedule_date", "<=", now),
         ])
         for mailing in due:
             mailing._sms_start_sending()
             self._sms_commit()
         ledger = sms_delivery.CreditLedger()
-        for mailing in self.search([("mailing_type", "=", "sms"), ("state", "=", "sending"),
-                                    ("sms_waiting_credit", "=", True)]):
+        for mailing in self.search(own + [("state", "=", "sending"), ("sms_waiting_credit", "=", True)]):
             mailing._sms_resume_if_credit(ledger)
         self._sms_commit()
-        mailings = self.search([("mailing_type", "=", "sms"), ("state", "=", "sending"),
-                                ("sms_waiting_credit", "=", False)])
+        mailings = self.search(own + [("state", "=", "sending"), ("sms_waiting_credit", "=", False)])
         pending = True
         while pending and time.monotonic() < deadline:
             pending = False

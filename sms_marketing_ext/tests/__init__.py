@@ -16,3 +16,4 @@ from . import test_sms_statistics
 from . import test_sms_sender
 from . import test_sms_webhooks
 from . import test_ui_tours
+from . import test_sms_dropin

@@ -34,7 +34,7 @@ class MailingSmsTest(models.TransientModel):
     def action_send_sms(self):
         self.ensure_one()
         mailing = self.mailing_id
-        if mailing.mailing_type != "sms":
+        if mailing.mailing_type != "sms" or mailing._sms_uses_stock_pipeline():
             return super().action_send_sms()
         numbers, invalid = self._parse_numbers()
         gateway = mailing._sms_get_gateway()
