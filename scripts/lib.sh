@@ -164,10 +164,14 @@ ensure_venv() {
     if [[ -x "$ODOO_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
-    ensure_system_packages libpq-dev libldap2-dev libsasl2-dev
     local py="${PYTHON:-python3}"
     "$py" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), sys.version' 2>/dev/null \
         || die "$py is $("$py" --version 2>&1); Odoo 17 needs Python 3.10 to 3.12 (set PYTHON=...)."
+    # A compiler and headers to build Odoo's psycopg2 and python-ldap (no wheels for them);
+    # Debian's own Python keeps its headers and venv module in packages of their own.
+    local pkgs=(build-essential libpq-dev libldap2-dev libsasl2-dev)
+    [[ "$(command -v "$py")" == /usr/bin/* ]] && pkgs+=(python3-dev python3-venv)
+    ensure_system_packages "${pkgs[@]}"
     [[ -x "$ODOO_VENV/bin/python" ]] || { log "creating virtualenv $ODOO_VENV"; "$py" -m venv "$ODOO_VENV"; }
     log "installing Odoo's requirements and ours into $ODOO_VENV (first run takes a few minutes)"
     "$ODOO_VENV/bin/pip" install -q --upgrade pip wheel "setuptools<70" >/dev/null
@@ -180,6 +184,8 @@ ensure_venv() {
 
 # 3. PostgreSQL --------------------------------------------------------------------------------
 ensure_postgres() {
+    # Debian's postgresql package also creates (and, with systemd, starts) the cluster 'main'.
+    command -v psql >/dev/null || ensure_system_packages postgresql
     command -v psql >/dev/null || die "PostgreSQL client (psql) not found: install PostgreSQL 12+ (apt-get install postgresql)."
     if ! pg_isready -q 2>/dev/null; then
         if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -199,6 +205,9 @@ ensure_postgres() {
         if [[ $(id -u) -eq 0 ]] && id postgres >/dev/null 2>&1; then
             su postgres -c "psql -q -c \"CREATE ROLE \\\"$DB_USER\\\" LOGIN CREATEDB\"" >/dev/null \
                 || die "could not create PostgreSQL role $DB_USER"
+        elif command -v sudo >/dev/null && id postgres >/dev/null 2>&1; then
+            sudo -u postgres psql -q -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB" >/dev/null \
+                || die "could not create PostgreSQL role $DB_USER (sudo -u postgres psql failed)"
         else
             die "PostgreSQL role $DB_USER does not exist or cannot log in; create it with CREATEDB."
         fi
@@ -258,6 +267,7 @@ start_demo_gateway() {
     local db="$1" gw_port="$2" odoo_port="$3"
     local gw="$REPO_ROOT/gateway/sms_gateway.py"
     [[ -f "$gw" ]] || { log "no local gateway in this checkout yet: skipping"; return 0; }
+    command -v curl >/dev/null || ensure_system_packages curl
     local gwdb="$STATE_DIR/gateway-$db.sqlite3" gwlog="$STATE_DIR/gateway-$db.log"
     if curl -fsS "http://127.0.0.1:$gw_port/_admin/health" >/dev/null 2>&1; then
         log "a local gateway already answers on port $gw_port: reusing it"
