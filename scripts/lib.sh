@@ -74,6 +74,7 @@ fetch_odoo() {
         || die "cannot write to $parent to fetch Odoo into $ODOO_PATH: run as a user who can, or set ODOO_PATH (and ODOO_VENV) to a writable place, e.g. \$HOME/odoo17."
     command -v git >/dev/null || ensure_system_packages git
 
+    log "no Odoo tree at $ODOO_PATH: fetching Odoo $ODOO_REF from $ODOO_REPO"
     # Fail fast where the network cannot reach the repository: a bounded look-up of the branch.
     local out rc=0
     out=$(GIT_TERMINAL_PROMPT=0 timeout "$ODOO_REACH_TIMEOUT" \
@@ -96,7 +97,7 @@ fetch_odoo() {
     tmp="$parent/.$base.fetching.$$"
     rm -rf -- "$tmp"; mkdir -- "$tmp"
     local progress=--quiet; [[ -t 2 ]] && progress=--progress
-    log "fetching Odoo $ODOO_REF from $ODOO_REPO into $ODOO_PATH (shallow clone: a few hundred MB to download, about 1 GB on disk)"
+    log "cloning (shallow: a few hundred MB to download, about 1 GB on disk; minutes on a good connection)"
     start=$SECONDS
     # In the background so that Ctrl-C or a TERM is acted on at once: `timeout` (in its own
     # process group) passes the signal to git and its helpers, then the partial clone is removed.

@@ -63,7 +63,8 @@ check "clone into an empty directory succeeds (rc=$RC)" test "$RC" -eq 0
 check "the tree arrived: odoo-bin" test -f "$WORK/a/odoo17/odoo-bin"
 check "the tree arrived: branch 17.0" grep -q "^version_info = (17, 0" "$WORK/a/odoo17/odoo/release.py"
 check "the clone is shallow (one commit)" test "$(git -C "$WORK/a/odoo17" rev-list --count HEAD 2>/dev/null)" = 1
-check "progress line names the source and the target" contains "$WORK/err" "==> fetching Odoo 17.0 from $BARE into $WORK/a/odoo17"
+check "progress line names the target and the source" contains "$WORK/err" "==> no Odoo tree at $WORK/a/odoo17: fetching Odoo 17.0 from $BARE"
+check "progress line says it clones" contains "$WORK/err" "==> cloning (shallow"
 check "time line printed" grep -qE "^==> fetched Odoo 17.0 into $WORK/a/odoo17 in [0-9]+m[0-9]+s$" "$WORK/err"
 check "no temporary clone left beside it" no_partial_clone "$WORK/a"
 
@@ -87,7 +88,9 @@ for repo in "http://127.0.0.1:9/odoo.git" "$WORK/does-not-exist.git"; do
     run_require ODOO_PATH="$WORK/b/odoo17" ODOO_REPO="$repo"
     check "unreachable $repo: non-zero exit" test "$RC" -ne 0
     check "unreachable $repo: fails fast (${ELAPSED}s)" test "$ELAPSED" -le 10
+    check "unreachable $repo: says it tries" contains "$WORK/err" "fetching Odoo 17.0 from $repo"
     check "unreachable $repo: says it could not be fetched" contains "$WORK/err" "could not be fetched"
+    check "unreachable $repo: does not start the clone" lacks "$WORK/err" "==> cloning"
     check "unreachable $repo: says what to do" contains "$WORK/err" "What to do"
     check "unreachable $repo: names the manual clone" contains "$WORK/err" "git clone --depth 1 --branch 17.0 $repo $WORK/b/odoo17"
     check "unreachable $repo: target left empty" empty_dir "$WORK/b/odoo17"
