@@ -4,6 +4,9 @@
 # (odoo-bin, odoo/release.py) served from a local bare repository passed as ODOO_REPO.
 # Last line: "N passed, N failed"; exit code non-zero on any failure.
 set -uo pipefail
+# Each case sets what it needs: nothing comes from the caller's settings (scripts/test may run
+# with ODOO_REF or ODOO_REPO of its own).
+unset ODOO_PATH ODOO_REPO ODOO_REF ODOO_REACH_TIMEOUT ODOO_CLONE_TIMEOUT
 
 LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 REPO_ROOT="$(cd "$(dirname "$LIB")/.." && pwd)"
