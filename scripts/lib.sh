@@ -97,7 +97,7 @@ fetch_odoo() {
     tmp="$parent/.$base.fetching.$$"
     rm -rf -- "$tmp"; mkdir -- "$tmp"
     local progress=--quiet; [[ -t 2 ]] && progress=--progress
-    log "cloning (shallow: a few hundred MB to download, about 1 GB on disk; minutes on a good connection)"
+    log "cloning (shallow: about 200 MB to download, 1.1 GB on disk)"
     start=$SECONDS
     # In the background so that Ctrl-C or a TERM is acted on at once: `timeout` (in its own
     # process group) passes the signal to git and its helpers, then the partial clone is removed.
