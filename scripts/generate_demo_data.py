@@ -238,8 +238,9 @@ def random_mobile(rng, country):
     """The national significant number of a random mobile phone of the country."""
     def digits(count):
         return "".join(rng.choice("0123456789") for _ in range(count))
-    if country == "fr":
-        return rng.choice("67") + digits(8)
+    if country == "fr":  # 06 and 07 numbers in ranges allocated to mobiles
+        return rng.choice(["60", "61", "62", "64", "65", "66", "67", "68", "73", "74", "75", "76", "77", "78",
+                           "79"]) + digits(7)
     if country == "be":
         return "4" + rng.choice("789") + digits(7)
     if country == "it":
@@ -249,7 +250,8 @@ def random_mobile(rng, country):
         return prefix + digits(8 if prefix in ("151", "176") else 7)
     if country == "es":
         return "6" + digits(8)
-    return "7" + rng.choice("5679") + digits(8)
+    first = rng.choice(["75", "77", "79"])  # 076 and 0791 are not mobile ranges
+    return first + rng.choice("023456789" if first == "79" else "0123456789") + digits(7)
 
 
 def typed_as(country, national, style):
@@ -507,9 +509,41 @@ def mailing_mailing_xml(scenario):
     return "\n".join(lines)
 
 
+def number_problems(scenario):
+    """Contacts whose number does not say what the scenario means (Odoo rejects an invalid number
+    in the blacklist, and the audience counts rest on it), checked with phonenumbers, the addon's
+    own dependency, when it is importable (scripts/test runs this in Odoo's virtualenv)."""
+    try:
+        import phonenumbers  # optional: the generator itself is standard library only
+    except ImportError:
+        print("phonenumbers not importable: the numbers were not validated", file=sys.stderr)
+        return []
+    problems = []
+    for contact in scenario.contacts:
+        if not contact["mobile"]:
+            continue
+        region = COUNTRIES[contact["country"]][1]
+        try:
+            parsed = phonenumbers.parse(contact["mobile"], region)
+            valid = phonenumbers.is_valid_number(parsed) and phonenumbers.number_type(parsed) in (
+                phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+            e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        except phonenumbers.NumberParseException:
+            valid, e164 = False, None
+        if contact["outcome"] == "invalid":
+            if valid:
+                problems.append(f"contact {contact['n']}: {contact['mobile']!r} is meant to be invalid")
+        elif not valid or e164 != contact["number"]:
+            problems.append(f"contact {contact['n']}: {contact['mobile']!r} is not the mobile {contact['number']}")
+    return problems
+
+
 def generate(seed=SEED):
-    """{file name: content} of the generated demo files."""
+    """{file name: content} of the generated demo files; SystemExit when a number is wrong."""
     scenario = Scenario(seed).build()
+    problems = number_problems(scenario)
+    if problems:
+        raise SystemExit("ERROR: " + "\n".join(problems))
     return {"mailing_list_demo.xml": mailing_list_xml(scenario),
             "mailing_mailing_demo.xml": mailing_mailing_xml(scenario)}
 
