@@ -2,7 +2,9 @@
 # Shared helpers for scripts/serve, scripts/test and .ci/run. Source it; do not run it.
 #
 # Where things live (override with environment variables):
-#   ODOO_PATH   Odoo 17 source tree              default /opt/odoo17
+#   ODOO_PATH   Odoo 17 source tree              default /opt/odoo17 (fetched when missing)
+#   ODOO_REPO   where to fetch it from           default https://github.com/odoo/odoo.git
+#   ODOO_REF    branch (or tag) to fetch         default 17.0
 #   ODOO_VENV   virtualenv with Odoo's deps+ours default /opt/odoo17-venv
 #   PGHOST/PGUSER/PGPORT                         default: local socket, role = current user
 set -euo pipefail
@@ -17,19 +19,124 @@ die() { echo "ERROR: $*" >&2; exit 1; }
 log() { echo "==> $*" >&2; }
 
 # 1. Odoo 17 source tree --------------------------------------------------------------------
+# When $ODOO_PATH holds no Odoo tree, it is fetched: a shallow clone of $ODOO_REF from $ODOO_REPO,
+# made in a temporary sibling directory and moved into place only once complete, so that an
+# interrupted clone never leaves a tree that looks valid. Never inside this repository, and never
+# over a directory that holds something else.
+ODOO_REPO="${ODOO_REPO:-https://github.com/odoo/odoo.git}"
+ODOO_REF="${ODOO_REF:-17.0}"
+ODOO_REACH_TIMEOUT="${ODOO_REACH_TIMEOUT:-30}"     # seconds to reach $ODOO_REPO and find $ODOO_REF
+ODOO_CLONE_TIMEOUT="${ODOO_CLONE_TIMEOUT:-3600}"   # seconds for the whole clone
+
+is_odoo_tree() { [[ -f "$1/odoo-bin" && -f "$1/odoo/release.py" ]]; }
+odoo_series() { sed -n "s/^version_info = (\([0-9]*\), \([0-9]*\).*/\1.\2/p" "$1/odoo/release.py"; }
+
 require_odoo() {
-    if [[ ! -f "$ODOO_PATH/odoo-bin" || ! -f "$ODOO_PATH/odoo/release.py" ]]; then
-        cat >&2 <<MSG
-ERROR: Odoo 17 source tree not found at $ODOO_PATH.
-  Put an Odoo 17.0 source tree there, or point ODOO_PATH at one, e.g.:
-      git clone --depth 1 --branch 17.0 https://github.com/odoo/odoo.git $ODOO_PATH
-  (the scripts never download Odoo themselves; see README.md, "Prerequisites").
-MSG
-        exit 1
+    if ! is_odoo_tree "$ODOO_PATH"; then
+        fetch_odoo
     fi
-    local series
-    series=$(sed -n "s/^version_info = (\([0-9]*\), \([0-9]*\).*/\1.\2/p" "$ODOO_PATH/odoo/release.py")
+    local series; series=$(odoo_series "$ODOO_PATH")
     [[ "$series" == "17.0" ]] || die "$ODOO_PATH holds Odoo $series, this addon needs Odoo 17.0."
+}
+
+odoo_fetch_failed() {  # odoo_fetch_failed WHY [GIT_OUTPUT]: the "what to do" message, then exit 1
+    {
+        echo "ERROR: no Odoo 17 source tree at $ODOO_PATH, and it could not be fetched:"
+        echo "  $1"
+        [[ -n "${2:-}" ]] && sed -n '/./{s/^/      /;p}' <<<"$2" | tail -n 3
+        cat <<MSG
+  What to do, any one of:
+    - give this machine access to $ODOO_REPO and run the same command again;
+    - fetch Odoo elsewhere and put the tree at $ODOO_PATH, e.g.
+          git clone --depth 1 --branch $ODOO_REF $ODOO_REPO $ODOO_PATH
+    - point ODOO_PATH at an existing Odoo 17.0 tree, or ODOO_REPO (and ODOO_REF) at a reachable
+      copy of Odoo's repository (see README.md, "Prerequisites").
+MSG
+    } >&2
+    exit 1
+}
+
+fetch_odoo() {
+    local target repo_root
+    target=$(realpath -m -- "$ODOO_PATH")
+    repo_root=$(realpath -- "$REPO_ROOT")
+    if [[ "$target" == "$repo_root" || "$target" == "$repo_root"/* ]]; then
+        die "ODOO_PATH=$ODOO_PATH is inside this repository ($repo_root): put Odoo outside it (default /opt/odoo17)."
+    fi
+    if [[ -e "$target" && ! -d "$target" ]]; then
+        die "ODOO_PATH=$ODOO_PATH exists but is not a directory: remove it or point ODOO_PATH elsewhere."
+    fi
+    if [[ -d "$target" && -n "$(ls -A -- "$target")" ]]; then
+        die "ODOO_PATH=$ODOO_PATH is not empty but holds no Odoo tree (no odoo-bin, odoo/release.py); it is left untouched: empty it, or point ODOO_PATH at an Odoo 17.0 tree or at a new directory."
+    fi
+    local parent; parent=$(dirname -- "$target")
+    mkdir -p -- "$parent" 2>/dev/null && [[ -w "$parent" ]] \
+        || die "cannot write to $parent to fetch Odoo into $ODOO_PATH: run as a user who can, or set ODOO_PATH (and ODOO_VENV) to a writable place, e.g. \$HOME/odoo17."
+    command -v git >/dev/null || ensure_system_packages git
+
+    log "no Odoo tree at $ODOO_PATH: fetching Odoo $ODOO_REF from $ODOO_REPO"
+    # Fail fast where the network cannot reach the repository: a bounded look-up of the branch.
+    local out rc=0
+    out=$(GIT_TERMINAL_PROMPT=0 timeout "$ODOO_REACH_TIMEOUT" \
+          git ls-remote --exit-code --heads --tags "$ODOO_REPO" "$ODOO_REF" 2>&1) || rc=$?
+    case $rc in
+        0) ;;
+        2) odoo_fetch_failed "$ODOO_REPO has no branch or tag $ODOO_REF." ;;
+        124) odoo_fetch_failed "no answer from $ODOO_REPO within ${ODOO_REACH_TIMEOUT}s (no network access?)." ;;
+        *) odoo_fetch_failed "git could not reach $ODOO_REPO (no network access?):" "$out" ;;
+    esac
+
+    # The clone goes to a sibling named after this process; leftovers of runs that were killed
+    # (their process is gone) are removed first.
+    local base tmp start stale
+    base=$(basename -- "$target")
+    for stale in "$parent/.$base.fetching."*; do
+        [[ -d "$stale" && "${stale##*.}" =~ ^[0-9]+$ ]] && ! kill -0 "${stale##*.}" 2>/dev/null \
+            && rm -rf -- "$stale"
+    done
+    tmp="$parent/.$base.fetching.$$"
+    rm -rf -- "$tmp"; mkdir -- "$tmp"
+    local progress=--quiet; [[ -t 2 ]] && progress=--progress
+    log "cloning (shallow: about 200 MB to download, 1.1 GB on disk)"
+    start=$SECONDS
+    # In the background so that Ctrl-C or a TERM is acted on at once: `timeout` (in its own
+    # process group) passes the signal to git and its helpers, then the partial clone is removed.
+    # A transfer slower than 1 kB/s for 60 s, or longer than ODOO_CLONE_TIMEOUT, is abandoned.
+    GIT_TERMINAL_PROMPT=0 GIT_HTTP_LOW_SPEED_LIMIT=1000 GIT_HTTP_LOW_SPEED_TIME=60 \
+        timeout "$ODOO_CLONE_TIMEOUT" git clone "$progress" --depth 1 --branch "$ODOO_REF" -- "$ODOO_REPO" "$tmp/odoo" &
+    local pid=$! stopped=""
+    # A signal only stops the clone here; the clean-up below then runs as for any failure.
+    # shellcheck disable=SC2064
+    trap "stopped=1; kill $pid 2>/dev/null" INT TERM HUP
+    rc=0; wait "$pid" || rc=$?
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+    trap - INT TERM HUP
+    if [[ -n "$stopped" ]]; then
+        rm -rf -- "$tmp"
+        die "interrupted while fetching Odoo; nothing was left at $ODOO_PATH."
+    fi
+    if ((rc == 0)) && ! is_odoo_tree "$tmp/odoo"; then
+        rm -rf -- "$tmp"
+        odoo_fetch_failed "$ODOO_REPO at $ODOO_REF is not an Odoo tree (no odoo-bin, odoo/release.py)."
+    fi
+    if ((rc == 0)) && [[ "$(odoo_series "$tmp/odoo")" != "17.0" ]]; then
+        local got; got=$(odoo_series "$tmp/odoo"); rm -rf -- "$tmp"
+        odoo_fetch_failed "$ODOO_REPO at $ODOO_REF is Odoo ${got:-of unknown version}, this addon needs Odoo 17.0."
+    fi
+    if ((rc != 0)); then
+        rm -rf -- "$tmp"
+        odoo_fetch_failed "git clone of $ODOO_REPO ($ODOO_REF) failed after $((SECONDS - start))s (exit $rc); nothing was left at $ODOO_PATH."
+    fi
+    # mv -T renames over an empty directory and refuses a non-empty one (another run may have won).
+    if ! mv -T -- "$tmp/odoo" "$target" 2>/dev/null; then
+        rm -rf -- "$tmp"
+        is_odoo_tree "$target" || die "could not move the fetched Odoo tree into $ODOO_PATH."
+        log "another run fetched Odoo into $ODOO_PATH meanwhile: using it"
+        return 0
+    fi
+    rmdir -- "$tmp"
+    local took=$((SECONDS - start))
+    log "fetched Odoo $ODOO_REF into $ODOO_PATH in $((took / 60))m$((took % 60))s"
 }
 
 # 2. Virtualenv with Odoo's requirements and ours -------------------------------------------
@@ -58,10 +165,14 @@ ensure_venv() {
     if [[ -x "$ODOO_VENV/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         return 0
     fi
-    ensure_system_packages libpq-dev libldap2-dev libsasl2-dev
     local py="${PYTHON:-python3}"
     "$py" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12), sys.version' 2>/dev/null \
         || die "$py is $("$py" --version 2>&1); Odoo 17 needs Python 3.10 to 3.12 (set PYTHON=...)."
+    # A compiler and headers to build Odoo's psycopg2 and python-ldap (no wheels for them);
+    # Debian's own Python keeps its headers and venv module in packages of their own.
+    local pkgs=(build-essential libpq-dev libldap2-dev libsasl2-dev)
+    [[ "$(command -v "$py")" == /usr/bin/* ]] && pkgs+=(python3-dev python3-venv)
+    ensure_system_packages "${pkgs[@]}"
     [[ -x "$ODOO_VENV/bin/python" ]] || { log "creating virtualenv $ODOO_VENV"; "$py" -m venv "$ODOO_VENV"; }
     log "installing Odoo's requirements and ours into $ODOO_VENV (first run takes a few minutes)"
     "$ODOO_VENV/bin/pip" install -q --upgrade pip wheel "setuptools<70" >/dev/null
@@ -74,6 +185,8 @@ ensure_venv() {
 
 # 3. PostgreSQL --------------------------------------------------------------------------------
 ensure_postgres() {
+    # Debian's postgresql package also creates (and, with systemd, starts) the cluster 'main'.
+    command -v psql >/dev/null || ensure_system_packages postgresql
     command -v psql >/dev/null || die "PostgreSQL client (psql) not found: install PostgreSQL 12+ (apt-get install postgresql)."
     if ! pg_isready -q 2>/dev/null; then
         if command -v pg_ctlcluster >/dev/null && ls /etc/postgresql/*/main >/dev/null 2>&1; then
@@ -93,6 +206,9 @@ ensure_postgres() {
         if [[ $(id -u) -eq 0 ]] && id postgres >/dev/null 2>&1; then
             su postgres -c "psql -q -c \"CREATE ROLE \\\"$DB_USER\\\" LOGIN CREATEDB\"" >/dev/null \
                 || die "could not create PostgreSQL role $DB_USER"
+        elif command -v sudo >/dev/null && id postgres >/dev/null 2>&1; then
+            sudo -u postgres psql -q -c "CREATE ROLE \"$DB_USER\" LOGIN CREATEDB" >/dev/null \
+                || die "could not create PostgreSQL role $DB_USER (sudo -u postgres psql failed)"
         else
             die "PostgreSQL role $DB_USER does not exist or cannot log in; create it with CREATEDB."
         fi
@@ -152,6 +268,7 @@ start_demo_gateway() {
     local db="$1" gw_port="$2" odoo_port="$3"
     local gw="$REPO_ROOT/gateway/sms_gateway.py"
     [[ -f "$gw" ]] || { log "no local gateway in this checkout yet: skipping"; return 0; }
+    command -v curl >/dev/null || ensure_system_packages curl
     local gwdb="$STATE_DIR/gateway-$db.sqlite3" gwlog="$STATE_DIR/gateway-$db.log"
     if curl -fsS "http://127.0.0.1:$gw_port/_admin/health" >/dev/null 2>&1; then
         log "a local gateway already answers on port $gw_port: reusing it"
