@@ -142,7 +142,7 @@ class TestSmsNumberFile(BaseCase):
 
     def test_huge_cell(self):
         # A big cell is a value like another (Odoo's server allows CSV cells of 500 MiB).
-        numbers, rows = self.read_rows(b"phone\n0612345678\n" + b"0" * 2_000_000 + b"\n0612345679\n")
+        _numbers, rows = self.read_rows(b"phone\n0612345678\n" + b"0" * 2_000_000 + b"\n0612345679\n")
         self.assertEqual([(row[0], len(row[1])) for row in rows], [(2, 10), (3, 2_000_000), (4, 10)])
         # Over the CSV module's limit, the rows before it are read, then the line is reported.
         limit = csv.field_size_limit(1000)

@@ -58,7 +58,9 @@ HEADERS = {
         {"name", "full name", "contact", "contact name", "nom", "nom complet", "nome", "nome completo", "nominativo"}
     ),
     COUNTRY: frozenset({"country", "country code", "pays", "code pays", "paese", "nazione", "codice paese", "iso"}),
-    REASON: frozenset({"reason", "note", "comment", "source"}),
+    REASON: frozenset(
+        {"reason", "note", "comment", "source", "motif", "raison", "commentaire", "motivo", "nota", "commento"}
+    ),
 }
 
 SNIFF_LINES = 50
