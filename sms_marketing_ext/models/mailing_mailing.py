@@ -393,10 +393,10 @@ class MailingMailing(models.Model):
     @api.model
     def _sms_own_pipeline_domain(self):
         """The SMS mailings that our send cron sends (the complement of the stock pipeline)."""
-        companies = self.env["sms.gateway"].sudo().search([]).company_id
+        companies = [company.id for (company,) in self.env["sms.gateway"].sudo()._read_group([], ["company_id"])]
         return [
             ("mailing_type", "=", "sms"),
-            "|", ("sms_gateway_id", "!=", False), ("company_id", "in", companies.ids),
+            "|", ("sms_gateway_id", "!=", False), ("company_id", "in", companies),
         ]
 
     def _sms_get_gateway(self):
