@@ -29,6 +29,10 @@ class MailingTrace(models.Model):
     sms_attempts = fields.Integer("Send attempts", readonly=True)
     sms_next_attempt = fields.Datetime("Next attempt", readonly=True)
     sms_report_date = fields.Datetime("Delivery report", readonly=True)
+    sms_gateway_id = fields.Many2one(
+        "sms.gateway", "Sent through", readonly=True, ondelete="set null",
+        help="The gateway that answered the send call of this message; only its reports apply.",
+    )
 
     def init(self):
         res = super().init()
@@ -96,3 +100,51 @@ class MailingTrace(models.Model):
             self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
             return True
         return bool(self.search_count([("sms_uuid", "=", uuid)], limit=1))
+
+    @api.model
+    def _sms_apply_iap_reports(self, states):
+        """Apply the delivery reports Odoo IAP posts to stock's unsigned ``/sms/status``, in one
+        statement: ``states`` maps uuids to report states. Only traces sent through an Odoo IAP
+        gateway move: the gateway that answered their send call, else (messages sent before it was
+        recorded, or whose send result is not committed yet) their mailing's gateway. Rules of
+        :meth:`_sms_apply_delivery_report` (final states kept, an older report never wins).
+
+        :return: the number of traces updated.
+        """
+        if not states:
+            return 0
+        uuids = list(states)
+        statuses, failures = zip(*(sms_delivery.trace_state_for_report(states[uuid]) for uuid in uuids), strict=True)
+        now = fields.Datetime.now()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE mailing_trace t
+                   SET trace_status = r.status,
+                       failure_type = r.failure,
+                       sms_report_date = %(now)s,
+                       sent_datetime = COALESCE(t.sent_datetime, %(now)s),
+                       write_date = %(now)s
+                  FROM unnest(%(uuids)s::varchar[], %(statuses)s::varchar[], %(failures)s::varchar[])
+                           AS r(uuid, status, failure),
+                       mailing_mailing m, sms_gateway g
+                 WHERE t.sms_uuid = r.uuid
+                   AND t.sms_uuid IS NOT NULL
+                   AND t.trace_type = 'sms'
+                   AND m.id = t.mass_mailing_id
+                   AND g.id = COALESCE(t.sms_gateway_id, m.sms_gateway_id)
+                   AND g.provider = 'odoo_iap'
+                   AND t.trace_status NOT IN ('open', 'reply', 'cancel')
+                   AND (t.sms_report_date IS NULL OR t.sms_report_date <= %(now)s)
+                """,
+                now=now,
+                uuids=uuids,
+                statuses=list(statuses),
+                failures=[failure or None for failure in failures],
+            )
+        )
+        updated = self.env.cr.rowcount
+        if updated:
+            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
+        return updated

@@ -258,6 +258,7 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
     def test_odoo_iap_delivery_reports_update_traces(self):
         """Messages sent through the Odoo IAP provider get their reports on stock's /sms/status."""
         trace = self._new_trace()
+        trace.sms_gateway_id = self.env["sms.gateway"].create({"name": "Odoo IAP", "provider": "odoo_iap"})
         payload = {"jsonrpc": "2.0", "method": "call", "params": {"message_statuses": [
             {"sms_status": "delivered", "uuids": [trace.sms_uuid]},
         ]}}
