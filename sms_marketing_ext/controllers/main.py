@@ -46,9 +46,10 @@ class SmsGatewayWebhookController(http.Controller):
         except ValueError as exc:
             _logger.warning("SMS gateway %s: rejected delivery report: %s", gateway_id, exc)
             return self._answer({"ok": False, "error": str(exc)}, 400)
-        known = request.env["mailing.trace"].sudo()._sms_apply_delivery_report(uuid, state, report_date)
+        known = request.env["mailing.trace"].sudo()._sms_apply_delivery_report(uuid, state, report_date, gateway)
         if not known:
-            _logger.info("SMS gateway %s: delivery report '%s' for unknown uuid %s ignored", gateway_id, state, uuid)
+            _logger.info("SMS gateway %s: delivery report '%s' for uuid %s, not one of its messages, ignored",
+                         gateway_id, state, uuid)
         return self._answer({"ok": True})
 
     @http.route(

@@ -66,14 +66,27 @@ class MailingTrace(models.Model):
         return res
 
     @api.model
-    def _sms_apply_delivery_report(self, uuid, state, report_date=None):
+    def _sms_apply_delivery_report(self, uuid, state, report_date=None, gateway=None):
         """Apply one delivery report from a gateway. Reports can repeat and can arrive before the
         send call that produced the message has returned: a report is applied at most once per
         final state, and a later 'accepted' send result never overwrites it (see the send cron).
 
-        :return: True when a trace with this uuid exists (known message), else False.
+        :param gateway: the gateway that signed the report, if any: then only a message sent
+            through it moves (the gateway that answered its send call, else its mailing's gateway).
+        :return: True when a trace with this uuid exists (of ``gateway``, when given), else False.
         """
         status, failure_type = sms_delivery.trace_state_for_report(state)
+        of_gateway = SQL("TRUE")
+        known_domain = [("sms_uuid", "=", uuid)]
+        if gateway:
+            of_gateway = SQL(
+                """EXISTS (SELECT 1 FROM mailing_mailing m
+                            WHERE m.id = mailing_trace.mass_mailing_id
+                              AND COALESCE(mailing_trace.sms_gateway_id, m.sms_gateway_id) = %s)""",
+                gateway.id,
+            )
+            known_domain += ["|", ("sms_gateway_id", "=", gateway.id),
+                             "&", ("sms_gateway_id", "=", False), ("mass_mailing_id.sms_gateway_id", "=", gateway.id)]
         self.env.cr.execute(
             SQL(
                 """
@@ -87,19 +100,21 @@ class MailingTrace(models.Model):
                    AND trace_type = 'sms'
                    AND trace_status NOT IN ('open', 'reply', 'cancel')
                    AND (sms_report_date IS NULL OR sms_report_date <= %(report_date)s)
+                   AND %(of_gateway)s
              RETURNING id
                 """,
                 status=status,
                 failure_type=failure_type or None,
                 report_date=report_date or fields.Datetime.now(),
                 uuid=uuid,
+                of_gateway=of_gateway,
             )
         )
         updated = self.env.cr.fetchall()
         if updated:
             self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
             return True
-        return bool(self.search_count([("sms_uuid", "=", uuid)], limit=1))
+        return bool(self.search_count(known_domain, limit=1))
 
     @api.model
     def _sms_apply_iap_reports(self, states):

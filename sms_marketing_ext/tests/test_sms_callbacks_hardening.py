@@ -127,6 +127,23 @@ class TestSmsCallbacksHardening(HttpCase):
             trace.invalidate_recordset()
             self.assertEqual((trace.trace_status, trace.sms_report_date), ("pending", False), trace.sms_uuid)
 
+    def test_signed_report_of_another_gateway_changes_nothing(self):
+        """A gateway's secret signs reports on its own messages only."""
+        other = self.signed_gateway.copy({"name": "Another signed gateway", "webhook_secret": "other-secret"})
+        trace = self._trace(self.signed_mailing, self.signed_gateway)
+        unrecorded = self._trace(self.signed_mailing)  # the mailing's gateway counts
+        for victim in (trace, unrecorded):
+            body = json.dumps({"uuid": victim.sms_uuid, "state": "rejected"}).encode()
+            response = self.url_open(f"/sms_marketing_ext/webhook/{other.id}/status", data=body, headers={
+                "Content-Type": "application/json", SIGNATURE_HEADER: sign("other-secret", body)})
+            self.assertEqual(response.status_code, 200)
+            victim.invalidate_recordset()
+            self.assertEqual(victim.trace_status, "pending")
+        self.assertEqual(self._signed_post("status", {"uuid": unrecorded.sms_uuid, "state": "rejected"}).status_code,
+                         200)
+        unrecorded.invalidate_recordset()
+        self.assertEqual(unrecorded.trace_status, "bounce", "its own gateway's report applies")
+
     def test_iap_status_updates_traces_sent_through_odoo_iap(self):
         sent = self._trace(self.iap_mailing, self.iap_gateway)
         before_upgrade = self._trace(self.iap_mailing)  # no gateway on the trace: the mailing's counts

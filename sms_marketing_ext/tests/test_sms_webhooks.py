@@ -35,7 +35,8 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         )
         cls.partner = cls.env["res.partner"].create({"name": "Sam Recipient", "mobile": NUMBER})
         cls.mailing = cls.env["mailing.mailing"].create(
-            {"subject": "Webhook mailing", "mailing_type": "sms", "body_plaintext": "Hello"}
+            {"subject": "Webhook mailing", "mailing_type": "sms", "body_plaintext": "Hello",
+             "sms_gateway_id": cls.gateway.id}
         )
 
     def _new_trace(self):
