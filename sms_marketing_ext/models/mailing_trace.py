@@ -29,6 +29,11 @@ class MailingTrace(models.Model):
     sms_attempts = fields.Integer("Send attempts", readonly=True)
     sms_next_attempt = fields.Datetime("Next attempt", readonly=True)
     sms_report_date = fields.Datetime("Delivery report", readonly=True)
+    sms_unknown = fields.Boolean(
+        "Outcome unknown", readonly=True, copy=False,
+        help="The gateway's answer to the send was lost and its provider cannot de-duplicate: the message is "
+        "not sent again, and waits for its delivery report.",
+    )
 
     def init(self):
         res = super().init()
@@ -77,6 +82,7 @@ class MailingTrace(models.Model):
                    SET trace_status = %(status)s,
                        failure_type = %(failure_type)s,
                        sms_report_date = %(report_date)s,
+                       sms_unknown = false,
                        sent_datetime = COALESCE(sent_datetime, %(report_date)s),
                        write_date = now() AT TIME ZONE 'UTC'
                  WHERE sms_uuid = %(uuid)s
@@ -93,6 +99,6 @@ class MailingTrace(models.Model):
         )
         updated = self.env.cr.fetchall()
         if updated:
-            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
+            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime", "sms_unknown"])
             return True
         return bool(self.search_count([("sms_uuid", "=", uuid)], limit=1))
