@@ -16,6 +16,7 @@ from ..tools.providers.base import (
     GatewayInsufficientCreditError,
     GatewayTransientError,
     SmsProvider,
+    connection_refused,
     validate_messages,
 )
 from ..tools.providers.odoo_iap import iap_state_to_protocol
@@ -86,8 +87,10 @@ class OdooIapSmsApi(SmsProvider):
         except AccessError as exc:
             if getattr(exc, "data", None):  # a JSON-RPC AccessError answered by IAP: bad token
                 raise GatewayAccessError(message=str(exc), data=exc.data) from exc
-            # iap_jsonrpc turns connection errors, timeouts and HTTP errors into bare AccessErrors
-            raise GatewayTransientError(str(exc), reason="unreachable") from exc
+            # iap_jsonrpc turns connection errors, timeouts and HTTP errors into bare AccessErrors;
+            # only a refused connection (its context) is known to have sent nothing.
+            refused = exc.__context__ is not None and connection_refused(exc.__context__)
+            raise GatewayTransientError(str(exc), reason="unreachable", maybe_sent=not refused) from exc
         except UserError as exc:
             raise GatewayError("UserError", str(exc)) from exc
         return self._results(messages, response or [])

@@ -17,6 +17,7 @@ messages already), or the operator refused the whole call, with one subclass per
 
 import abc
 import re
+import urllib.parse
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -131,10 +132,20 @@ def gateway_error(name, message, data=None):
     return ERROR_CLASSES.get(short_name, GatewayError)(short_name, message, data)
 
 
-def request_failed(exc, url, timeout):
+def request_failed(exc, url, timeout, secrets=()):
     """The :class:`GatewayTransientError` (or :class:`GatewayConfigurationError`) of a ``requests``
     exception raised by a call to ``url``. Only a refused or unroutable connection is known not to
-    have reached the operator (``maybe_sent`` False)."""
+    have reached the operator (``maybe_sent`` False). ``secrets`` (credentials sent in the query
+    string) are masked in the text, which ends up in logs and on traces."""
+    error = _request_failed(exc, url, timeout)
+    for secret in secrets:
+        if secret:
+            for form in {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe="")}:
+                error.message = error.message.replace(form, "***")
+    return error
+
+
+def _request_failed(exc, url, timeout):
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return GatewayTransientError(
             f"no connection to {url} within {timeout} seconds", reason="timeout", url=url, maybe_sent=False
@@ -144,12 +155,13 @@ def request_failed(exc, url, timeout):
     if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
                   | requests.exceptions.InvalidSchema):
         return GatewayConfigurationError(message=f"invalid URL {url}: {exc}")
-    refused = isinstance(exc, requests.exceptions.ConnectionError) and _connection_refused(exc)
+    refused = isinstance(exc, requests.exceptions.ConnectionError) and connection_refused(exc)
     return GatewayTransientError(f"cannot reach {url}: {exc}", reason="unreachable", url=url, maybe_sent=not refused)
 
 
-def _connection_refused(exc):
-    """Whether a ``requests`` ConnectionError failed while connecting (nothing was sent)."""
+def connection_refused(exc):
+    """Whether ``exc`` (a ``requests`` ConnectionError, or what wraps one) failed while connecting:
+    then nothing was sent."""
     seen, cause = set(), exc
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))

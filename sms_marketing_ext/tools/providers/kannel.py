@@ -22,6 +22,7 @@ operator's SMSC over SMPP, EMI/UCP or HTTP (no Odoo import).
 import hmac
 import logging
 import re
+import urllib.parse
 from datetime import datetime, timezone
 
 import requests
@@ -128,7 +129,7 @@ class KannelClient(SmsProvider):
                 self.url, params={"username": self.username, "password": self.password}, timeout=self.timeout
             )
         except requests.exceptions.RequestException as exc:
-            raise request_failed(exc, self.url, self.timeout) from exc
+            raise request_failed(exc, self.url, self.timeout, secrets=self._secrets()) from exc
         if response.status_code in (401, 403):
             raise GatewayAccessError(message=f"Kannel refused the sendsms user: {response.text.strip()[:200]}")
         if response.status_code != 400 or "receiver" not in response.text.lower():
@@ -136,6 +137,11 @@ class KannelClient(SmsProvider):
                 message=f"{self.url} answered HTTP {response.status_code}: is it Kannel's smsbox? "
                 f"({response.text.strip()[:200]!r})"
             )
+
+    def _secrets(self, report_url=None):
+        """What our GET requests carry that must never be logged: the password, the callback secret."""
+        secret = urllib.parse.parse_qs(urllib.parse.urlsplit(report_url or "").query).get("secret", [""])[0]
+        return (self.password, secret)
 
     def sendsms_params(self, message, report_url=None):
         """The query parameters of one message's sendsms call (``report_url``: our DLR route with
@@ -176,7 +182,7 @@ class KannelClient(SmsProvider):
                 response = self.session.get(self.url, params=self.sendsms_params(message, webhook_url),
                                             timeout=self.timeout)
             except requests.exceptions.RequestException as exc:
-                failure = request_failed(exc, self.url, self.timeout)
+                failure = request_failed(exc, self.url, self.timeout, secrets=self._secrets(webhook_url))
                 if not results and not failure.maybe_sent:
                     raise failure from exc
                 _logger.warning("Kannel: %s (message %s)", failure, message["uuid"])
