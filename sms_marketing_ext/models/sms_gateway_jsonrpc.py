@@ -11,7 +11,7 @@ class SmsGatewayJsonrpc(models.Model):
     (``docs/gateway-protocol.md``): base URL and account token, price list, idempotent send by
     uuid, status query, signed delivery reports and inbound messages."""
 
-    _inherit = "sms.gateway"
+    _inherit = "sms.gateway"  # one file per provider on purpose: pylint: disable=consider-merging-classes-inherited
 
     provider = fields.Selection(
         selection_add=[("jsonrpc", "IAP-style JSON-RPC gateway")], ondelete={"jsonrpc": "cascade"}

@@ -25,7 +25,7 @@ from ..tools.providers.odoo_iap import iap_state_to_protocol
 class SmsGatewayOdooIap(models.Model):
     """Provider ``odoo_iap``: stock Odoo IAP, its credits and its delivery reports."""
 
-    _inherit = "sms.gateway"
+    _inherit = "sms.gateway"  # one file per provider on purpose: pylint: disable=consider-merging-classes-inherited
 
     provider = fields.Selection(selection_add=[("odoo_iap", "Odoo IAP")], ondelete={"odoo_iap": "cascade"})
 
@@ -52,8 +52,8 @@ class OdooIapSmsApi(SmsProvider):
     CAPABILITIES = odoo_iap.CAPABILITIES
 
     def __init__(self, env, timeout=10):
+        super().__init__(timeout=timeout)
         self.env = env
-        self.timeout = timeout
 
     def balance(self):
         """Return the IAP credits of service ``sms``."""

@@ -20,8 +20,11 @@ import urllib.request
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
-# fakesmsc: "Got message 1: <sender receiver type data>"
-GOT_RE = re.compile(r"Got message \d+: <(\S+) (\S+) (\S+) (.*)>$")
+# fakesmsc: "Got message 1: <sender receiver type data>". The fake SMSC protocol is line-based and
+# sends a one-part GSM text raw: a text with a new line arrives as two "messages", the second one
+# not of the form "sender receiver type data" (joined back by KannelProcess.received()).
+GOT_RE = re.compile(r"Got message \d+: <(.*?)>\n(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |\Z)", re.DOTALL)
+MESSAGE_RE = re.compile(r"(\S+) (\+?\d+) (text|data|ucs-2|udh) (.*)", re.DOTALL)
 # bearerbox's access log: "Sent SMS [SMSC:mt] ... [from:X] [to:Y] [flags:mclass:coding:mwi:compress:dlrmask] [msg:..."
 SENT_RE = re.compile(r"Sent SMS \[SMSC:(?P<smsc>[^\]]*)\].*?\[from:(?P<from>[^\]]*)\] \[to:(?P<to>[^\]]*)\] "
                      r"\[flags:(?P<mclass>-?\d+):(?P<coding>-?\d+):")
@@ -54,6 +57,7 @@ class KannelProcess:
         self.inbound_url = inbound_url
         self.processes = {}
         self.fakesmsc_logs = []
+        self._marks = (0, 0)
         self._write_config()
 
     def _write_config(self):
@@ -96,6 +100,8 @@ log-level = 1
 mo-recode = true
 http-request-retry = 10
 http-queue-delay = 1
+# Delivery reports and replies posted to Odoo a few at a time (Odoo's test server serialises them).
+max-pending-requests = 4
 
 group = sendsms-user
 username = {SMSBOX_USER}
@@ -142,7 +148,7 @@ get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&at=%T"
             if process.poll() is None:
                 process.terminate()
                 try:
-                    process.wait(20)
+                    process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(5)
@@ -199,38 +205,46 @@ get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&at=%T"
                 process.terminate()
                 process.wait(10)
 
+    def mark(self):
+        """From now on, :meth:`received` and :meth:`sent_log` tell only what comes next."""
+        self._marks = (0, 0)
+        self._marks = (len(self.received()), len(self.sent_log()))
+
     def received(self):
-        """Every message the ``mt`` fakesmsc got, its concatenated parts joined:
+        """Every message the ``mt`` fakesmsc got since :meth:`mark`, its concatenated parts joined:
         ``(sender, receiver, text, parts)`` in order of arrival of their first part."""
         messages, concatenated = [], {}
         for path in self.fakesmsc_logs:
             with open(path, encoding="utf-8", errors="replace") as log:
-                for line in log:
-                    match = GOT_RE.search(line.rstrip("\n"))
-                    if not match:
-                        continue
-                    sender, receiver, kind, data = match.groups()
-                    if kind == "udh":  # "<udh> data <payload>": one part of a concatenated message
-                        udh, _data, payload = data.partition(" data ")
-                        udh = _unquote(udh)
-                        ref, total, seq = udh[3], udh[4], udh[5]
-                        key = (path, sender, receiver, ref)
-                        if key not in concatenated:
-                            concatenated[key] = {}
-                            messages.append(key)
-                        concatenated[key][seq] = (_unquote(payload), total)
-                    else:
-                        payload = _unquote(data) if kind in ("ucs-2", "data") else data.encode()
-                        messages.append((sender, receiver, _decode(payload), 1))
+                content = log.read()
+            for match in GOT_RE.finditer(content):
+                message = MESSAGE_RE.fullmatch(match.group(1))
+                if message is None:  # the next line of the previous one-part text
+                    sender, receiver, text, parts = messages.pop()
+                    messages.append((sender, receiver, f"{text}\n{match.group(1)}", parts))
+                    continue
+                sender, receiver, kind, data = message.groups()
+                if kind == "udh":  # "<udh> data <payload>": one part of a concatenated message
+                    udh, _data, payload = data.partition(" data ")
+                    udh = _unquote(udh)
+                    ref, total, seq = udh[3], udh[4], udh[5]
+                    key = ("udh", path, sender, receiver, ref)
+                    if key not in concatenated:
+                        concatenated[key] = {}
+                        messages.append(key)
+                    concatenated[key][seq] = (_unquote(payload), total)
+                else:
+                    payload = _unquote(data) if kind in ("ucs-2", "data") else data.encode()
+                    messages.append((sender, receiver, _decode(payload), 1))
         result = []
         for item in messages:
             if item in concatenated:
                 parts = concatenated[item]
                 payload = b"".join(parts[seq][0] for seq in sorted(parts))
-                result.append((item[1], item[2], _decode(payload), len(parts)))
+                result.append((item[2], item[3], _decode(payload), len(parts)))
             else:
                 result.append(item)
-        return result
+        return result[self._marks[0]:]
 
     def sent_log(self):
         """bearerbox's access-log lines of messages sent to an SMSC: ``{"smsc", "from", "to", "mclass", "coding"}``."""
@@ -238,7 +252,7 @@ get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&at=%T"
         if not os.path.exists(path):
             return []
         with open(path, encoding="utf-8", errors="replace") as log:
-            return [match.groupdict() for match in map(SENT_RE.search, log) if match]
+            return [match.groupdict() for match in map(SENT_RE.search, log) if match][self._marks[1]:]
 
     def tail(self, size=3000):
         out = []

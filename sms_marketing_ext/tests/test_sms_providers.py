@@ -128,7 +128,9 @@ class TestSmsProviderClients(BaseCase):
             client.send([sms(), sms()], "http://odoo/sms_marketing_ext/kannel/1/dlr?secret=cb-secret")
         self.assertFalse(caught.exception.maybe_sent, "nothing reached Kannel: safe to send again")
         self.assertNotIn("pw-secret", caught.exception.message, "the password never reaches logs or traces")
-        self.assertIn("***", caught.exception.message)
+        self.assertNotIn("cb-secret", caught.exception.message)
+        self.assertNotIn("+33612345678", caught.exception.message, "nor the numbers and texts of the query")
+        self.assertIn("Connection refused", caught.exception.message, "what went wrong is still said")
 
     def test_lost_answer_is_unknown_and_stops_the_batch(self):
         hole = BlackHole()
@@ -216,7 +218,7 @@ class TestSmsProviders(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
     def _mailing(self):
         return self.env["mailing.mailing"].with_user(self.user_marketing).create({
-            "subject": "Providers", "mailing_type": "sms", "body_plaintext": "Hello",
+            "subject": "Providers", "mailing_type": "sms", "body_plaintext": "Hello", "sms_allow_unsubscribe": True,
             "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
             "contact_list_ids": [(6, 0, self.mailing_list.ids)],
         })

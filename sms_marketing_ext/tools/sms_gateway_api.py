@@ -5,7 +5,6 @@ The providers live in :mod:`.providers` now: the interface and shared errors in
 ``providers/odoo_iap.py``. New code imports from there.
 """
 
-# ruff: noqa: F401 - re-exports
 from .providers.base import (
     COUNTRY_CODE_RE,
     MAX_BATCH,
@@ -37,3 +36,35 @@ from .providers.jsonrpc import (
     verify_signature,
 )
 from .providers.odoo_iap import IAP_SUCCESS_STATES, IAP_TO_PROTOCOL_STATE, iap_state_to_protocol
+
+__all__ = [
+    "API_PATH",
+    "COUNTRY_CODE_RE",
+    "IAP_SUCCESS_STATES",
+    "IAP_TO_PROTOCOL_STATE",
+    "MAX_BATCH",
+    "REPORT_STATES",
+    "SEND_STATES",
+    "SIGNATURE_HEADER",
+    "SMS_CLASSES",
+    "STATUS_STATES",
+    "UUID_RE",
+    "GatewayAccessError",
+    "GatewayConfigurationError",
+    "GatewayError",
+    "GatewayInsufficientCreditError",
+    "GatewayResponseError",
+    "GatewayServerError",
+    "GatewayTransientError",
+    "GatewayUnsupportedError",
+    "GatewayValidationError",
+    "SmsGatewayApi",
+    "gateway_error",
+    "iap_state_to_protocol",
+    "parse_delivery_report",
+    "parse_inbound",
+    "parse_utc_datetime",
+    "sign",
+    "validate_messages",
+    "verify_signature",
+]

@@ -32,6 +32,7 @@ REPORT_STATES = ("delivered", "undelivered", "expired", "rejected")
 STATUS_STATES = ("pending", "unknown", *REPORT_STATES)
 UUID_RE = re.compile(r"^[0-9a-fA-F]{32}$")
 COUNTRY_CODE_RE = re.compile(r"^[A-Za-z]{2}$")
+QUERY_RE = re.compile(r"\?[^\s()'\"]+")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -138,6 +139,8 @@ def request_failed(exc, url, timeout, secrets=()):
     have reached the operator (``maybe_sent`` False). ``secrets`` (credentials sent in the query
     string) are masked in the text, which ends up in logs and on traces."""
     error = _request_failed(exc, url, timeout)
+    # The query string of a GET carries credentials, numbers and texts: never in logs or traces.
+    error.message = QUERY_RE.sub("?...", error.message)
     for secret in secrets:
         if secret:
             for form in {secret, urllib.parse.quote_plus(secret), urllib.parse.quote(secret, safe="")}:
@@ -266,14 +269,23 @@ class SmsProvider(abc.ABC):
     CODE = None
     CAPABILITIES = Capabilities()
 
+    def __init__(self, timeout=10, session=None):
+        """Keep one ``requests.Session`` (connection reuse): ``session`` when the caller passes one
+        (it closes it), else one of our own, closed by :meth:`close`."""
+        self.timeout = timeout
+        self._own_session = session is None
+        self.session = session or requests.Session()
+
     def __enter__(self):
         return self
 
     def __exit__(self, *exc_info):
         self.close()
 
-    def close(self):  # noqa: B027 - optional hook
-        """Release what the client holds (HTTP sessions)."""
+    def close(self):
+        """Close the session when this object created it."""
+        if self._own_session:
+            self.session.close()
 
     def _unsupported(self, what):
         return GatewayUnsupportedError(message=f"{type(self).__name__} offers no {what}")

@@ -139,16 +139,9 @@ class SmsGatewayApi(SmsProvider):
             raise GatewayConfigurationError(message=f"the base URL must start with http:// or https://: {base_url}")
         if not account_token:
             raise GatewayConfigurationError(message="the gateway has no account token")
+        super().__init__(timeout=timeout, session=session)
         self.base_url = base_url.rstrip("/")
         self.account_token = account_token
-        self.timeout = timeout
-        self._own_session = session is None
-        self.session = session or requests.Session()
-
-    def close(self):
-        """Close the session when this object created it."""
-        if self._own_session:
-            self.session.close()
 
     # -- protocol methods ---------------------------------------------------------------------------------
     def balance(self):

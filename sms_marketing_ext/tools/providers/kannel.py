@@ -109,17 +109,11 @@ class KannelClient(SmsProvider):
             raise GatewayConfigurationError(message="the Kannel sendsms URL must start with http:// or https://")
         if not username or not password:
             raise GatewayConfigurationError(message="the Kannel sendsms user and password are required")
+        super().__init__(timeout=timeout, session=session)
         url = sendsms_url.rstrip("/")
         self.url = url if url.endswith(SENDSMS_PATH) else url + SENDSMS_PATH
         self.username, self.password = username, password
         self.smsc, self.validity, self.dlr_mask = smsc or None, validity or 0, dlr_mask
-        self.timeout = timeout
-        self._own_session = session is None
-        self.session = session or requests.Session()
-
-    def close(self):
-        if self._own_session:
-            self.session.close()
 
     def check_connection(self):
         """smsbox answers a sendsms call without a receiver with 400 ("Missing receiver number")
