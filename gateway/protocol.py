@@ -17,7 +17,9 @@ from datetime import datetime, timezone
 MAX_BATCH = 1000
 MICRO = 1_000_000  # balances and charges are stored as integer micro-credits: no float drift
 SIGNATURE_HEADER = "X-SMS-Signature"
-API_ROUTES = ("balance", "prices", "send")
+API_ROUTES = ("balance", "prices", "send", "status")
+PROTOCOL_VERSION = "1.1"
+MAX_STATUS_UUIDS = 1000
 SMS_CLASSES = frozenset({"standard", "flash", "sim"})
 REPORT_STATES = ("delivered", "undelivered", "expired", "rejected")
 NUMBER_RE = re.compile(r"\+[0-9]{8,15}")
@@ -176,6 +178,19 @@ def require_token(params: dict) -> str:
     if not isinstance(token, str) or not token:
         raise AccessError("missing account_token")
     return token
+
+
+def validate_status_params(params: dict) -> list[str]:
+    """Validate /status params and return the uuids (lower case); raise ValidationError when malformed."""
+    uuids = params.get("uuids")
+    if not isinstance(uuids, list):
+        raise ValidationError("uuids must be a list")
+    if len(uuids) > MAX_STATUS_UUIDS:
+        raise ValidationError(f"at most {MAX_STATUS_UUIDS} uuids per call, got {len(uuids)}")
+    for index, uuid in enumerate(uuids):
+        if not isinstance(uuid, str) or not UUID_RE.fullmatch(uuid):
+            raise ValidationError(f"uuids[{index}] must be 32 hex characters")
+    return [uuid.lower() for uuid in uuids]
 
 
 def validate_send_params(params: dict) -> tuple[str | None, list[OutgoingSms]]:

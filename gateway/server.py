@@ -27,6 +27,7 @@ from .protocol import (
     require_token,
     rpc_error,
     validate_send_params,
+    validate_status_params,
 )
 from .settings import RuntimeSettings
 from .store import Store
@@ -67,7 +68,8 @@ class Gateway:
             return dict(self._counters)
 
     def call(self, method: str, params) -> object:
-        """Run RPC ``method`` (balance, prices or send) with ``params``; raise GatewayError on whole-call failure."""
+        """Run RPC ``method`` (balance, prices, send or status) with ``params``; raise GatewayError on whole-call
+        failure."""
         params = require_params(params)
         token = require_token(params)
         settings = self.settings.snapshot()
@@ -79,6 +81,8 @@ class Gateway:
         if method == "prices":
             account = self.store.account(token)
             return {"default": account["default_price"], "countries": account["country_prices"]}
+        if method == "status":
+            return self.store.status(token, validate_status_params(params))
         webhook_url, messages = validate_send_params(params)
         return self.store.send_batch(token, messages, webhook_url, settings["credit_cap"], settings["report_delay"])
 

@@ -390,6 +390,28 @@ class Store:
         )
         return {row[0]: (row[1], row[2]) for row in rows}
 
+    def status(self, token: str, uuids: list[str]) -> list[dict]:
+        """The ``status`` method: ``{"uuid", "state", "at"}`` per uuid, in order. ``unknown``: this account
+        never accepted the uuid; ``pending``: accepted, no report yet; else the report's state and date."""
+        with self.transaction("DEFERRED") as conn:
+            self._account_row(conn, token)
+            rows = conn.execute(
+                "SELECT uuid, state, report_state, reported_at FROM messages "
+                "WHERE account_token = ? AND uuid IN (SELECT value FROM json_each(?))",
+                (token, json.dumps(uuids)),
+            ).fetchall()
+        by_uuid = {row["uuid"].lower(): row for row in rows}
+        answer = []
+        for uuid in uuids:
+            row = by_uuid.get(uuid)
+            if row is None or row["state"] != "accepted":
+                answer.append({"uuid": uuid, "state": "unknown", "at": None})
+            elif row["report_state"]:
+                answer.append({"uuid": uuid, "state": row["report_state"], "at": row["reported_at"]})
+            else:
+                answer.append({"uuid": uuid, "state": "pending", "at": None})
+        return answer
+
     # -- reading ----------------------------------------------------------------------------------------------
     def list_messages(self, token: str | None = None, limit: int = 50) -> list[dict]:
         """Return the most recently stored messages (newest first), optionally for one account."""

@@ -261,6 +261,16 @@ ensure_chromium() {
         || die "Chromium is needed for the browser tours and could not be installed."
 }
 
+# Real Kannel for the Kannel provider's end-to-end tests: bearerbox and smsbox (kannel) and the
+# SMSC simulator fakesmsc (kannel-extras). The tests start them on free ports; the packages' own
+# service is not used.
+ensure_kannel() {
+    [[ -x /usr/sbin/bearerbox && -x /usr/sbin/smsbox && -x /usr/lib/kannel/test/fakesmsc ]] \
+        || ensure_system_packages kannel kannel-extras
+    [[ -x /usr/sbin/bearerbox && -x /usr/lib/kannel/test/fakesmsc ]] \
+        || die "Kannel (bearerbox, smsbox, fakesmsc) is needed for the Kannel tests and could not be installed."
+}
+
 # The local SMS gateway (gateway/), started in the background for the demo database; it
 # stops with the shell that started it. Configures the demo gateway record when the addon has
 # one (sms.gateway) so that mailings sent from the demo go to it.

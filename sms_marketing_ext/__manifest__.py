@@ -24,6 +24,7 @@
         "data/ir_cron_data.xml",
         "views/sms_sender_views.xml",
         "views/sms_gateway_views.xml",
+        "views/sms_gateway_kannel_views.xml",
         "views/mailing_mailing_views.xml",
         "views/res_config_settings_views.xml",
         "views/link_tracker_click_views.xml",

@@ -467,6 +467,36 @@ class CallbackTests(GatewayTestCase):
         for report in reports:
             self.assertEqual(stored[report["payload"]["uuid"]]["report_state"], report["payload"]["state"])
 
+    def test_status_follows_the_reports(self):
+        token, other = self.make_account(10, 0.05), self.make_account(10, 0.05)
+        batch = [sms() for _index in range(3)]
+        never_sent, foreign = new_uuid(), sms()
+        self.send(other, [foreign])
+        self.send(token, batch, webhook_url=self.receiver.url("/sms/report"))
+        wait_until(lambda: len(self.receiver.accepted()) >= 3, 10)
+        stored = wait_until(
+            lambda: all(m["report_status"] == "sent" for m in self.messages(token).values()) and self.messages(token), 5
+        )
+        uuids = [m["uuid"] for m in batch] + [never_sent, foreign["uuid"]]
+        status, body = self.gateway.rpc("status", {"account_token": token, "uuids": [u.upper() for u in uuids]})
+        self.assertEqual(status, 200, body)
+        answer = body["result"]
+        self.assertEqual([item["uuid"] for item in answer], uuids, "one item per uuid, in order, lower case")
+        for item, message in zip(answer[:3], batch, strict=True):
+            self.assertEqual(item["state"], stored[message["uuid"]]["report_state"])
+            self.assertEqual(item["at"], stored[message["uuid"]]["reported_at"])
+            self.assertIn(item["state"], protocol.REPORT_STATES)
+        self.assertEqual([item["state"] for item in answer[3:]], ["unknown", "unknown"],
+                         "never sent, or sent by another account: unknown to this one")
+        self.assert_rpc_error("status", {"account_token": token, "uuids": ["nope"]}, "ValidationError")
+        self.assert_rpc_error("status", {"account_token": "tok-nobody", "uuids": []}, "AccessError")
+
+    def test_status_pending_until_reported(self):
+        token, message = self.make_account(10, 0.05), sms()
+        self.send(token, [message])  # no webhook_url: never reported
+        status, body = self.gateway.rpc("status", {"account_token": token, "uuids": [message["uuid"]]})
+        self.assertEqual(body["result"], [{"uuid": message["uuid"], "state": "pending", "at": None}])
+
     def test_wrong_secret_is_refused_by_the_receiver(self):
         token = self.make_account(10, 0.05, signing_key="other")
         self.send(token, [sms()], webhook_url=self.receiver.url("/sms/report"))

@@ -17,6 +17,56 @@ from ..tools.sms_keywords import START, STOP, classify_inbound, normalize_sender
 _logger = logging.getLogger(__name__)
 
 
+def apply_inbound_keyword(gateway, inbound):
+    """Apply a STOP or START reply (``inbound``: ``{"from", "to", "body", "at"}``) received through
+    ``gateway``, whatever the provider; return ``(answer payload, HTTP status)``."""
+    keyword = classify_inbound(inbound["body"])
+    if keyword is None:
+        _logger.info("SMS gateway %s: inbound message from %s ignored (no keyword)", gateway.id, inbound["from"])
+        return {"ok": True, "action": None}, 200
+    number = normalize_sender_number(inbound["from"])
+    if not number:
+        _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway.id, keyword, inbound["from"])
+        return {"ok": False, "error": "'from' is not a phone number in international format"}, 400
+    key, ignored = request.env["sms.consent.event"].sudo()._sms_reply_check(
+        number, keyword, inbound["to"], inbound["body"], inbound["at"]
+    )
+    if ignored:
+        _logger.info("SMS gateway %s: inbound %s from %s dated %s not applied (%s)",
+                     gateway.id, keyword.upper(), number, inbound["at"], ignored)
+        return {"ok": True, "action": None, "ignored": ignored}, 200
+    text = inbound["body"].strip()
+    blacklist = request.env["phone.blacklist"].sudo().with_context(
+        sms_consent_message_date=inbound["at"],
+        sms_consent_message_key=key,
+        sms_consent_source="reply",
+        sms_consent_note=_("Replied \"%(text)s\" to %(to)s (gateway %(gateway)s)",
+                           text=text[:200], to=inbound["to"] or "-", gateway=gateway.name),
+    )
+    if keyword == STOP:
+        blacklist._add(
+            [number],
+            message=_(
+                "Blacklisted: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
+                text=text,
+                to=inbound["to"] or "-",
+                gateway=gateway.name,
+            ),
+        )
+    elif keyword == START:
+        blacklist._remove(
+            [number],
+            message=_(
+                "Removed from the blacklist: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
+                text=text,
+                to=inbound["to"] or "-",
+                gateway=gateway.name,
+            ),
+        )
+    _logger.info("SMS gateway %s: inbound %s from %s applied", gateway.id, keyword.upper(), number)
+    return {"ok": True, "action": keyword}, 200
+
+
 class SmsGatewayWebhookController(http.Controller):
     """Callbacks of IAP-style gateways: delivery reports and inbound messages.
 
@@ -70,51 +120,8 @@ class SmsGatewayWebhookController(http.Controller):
         except ValueError as exc:
             _logger.warning("SMS gateway %s: rejected inbound message: %s", gateway_id, exc)
             return self._answer({"ok": False, "error": str(exc)}, 400)
-        keyword = classify_inbound(inbound["body"])
-        if keyword is None:
-            _logger.info("SMS gateway %s: inbound message from %s ignored (no keyword)", gateway_id, inbound["from"])
-            return self._answer({"ok": True, "action": None})
-        number = normalize_sender_number(inbound["from"])
-        if not number:
-            _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway_id, keyword, inbound["from"])
-            return self._answer({"ok": False, "error": "'from' is not a phone number in international format"}, 400)
-        key, ignored = request.env["sms.consent.event"].sudo()._sms_reply_check(
-            number, keyword, inbound["to"], inbound["body"], inbound["at"]
-        )
-        if ignored:
-            _logger.info("SMS gateway %s: inbound %s from %s dated %s not applied (%s)",
-                         gateway_id, keyword.upper(), number, inbound["at"], ignored)
-            return self._answer({"ok": True, "action": None, "ignored": ignored})
-        text = inbound["body"].strip()
-        blacklist = request.env["phone.blacklist"].sudo().with_context(
-            sms_consent_message_date=inbound["at"],
-            sms_consent_message_key=key,
-            sms_consent_source="reply",
-            sms_consent_note=_("Replied \"%(text)s\" to %(to)s (gateway %(gateway)s)",
-                               text=text[:200], to=inbound["to"] or "-", gateway=gateway.name),
-        )
-        if keyword == STOP:
-            blacklist._add(
-                [number],
-                message=_(
-                    "Blacklisted: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
-                    text=text,
-                    to=inbound["to"] or "-",
-                    gateway=gateway.name,
-                ),
-            )
-        elif keyword == START:
-            blacklist._remove(
-                [number],
-                message=_(
-                    "Removed from the blacklist: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
-                    text=text,
-                    to=inbound["to"] or "-",
-                    gateway=gateway.name,
-                ),
-            )
-        _logger.info("SMS gateway %s: inbound %s from %s applied", gateway_id, keyword.upper(), number)
-        return self._answer({"ok": True, "action": keyword})
+        payload, status = apply_inbound_keyword(gateway, inbound)
+        return self._answer(payload, status)
 
     # ------------------------------------------------------------
     # TOOLS

@@ -12,6 +12,8 @@ from . import res_config_settings
 from . import sms_company_default_mixin
 from . import sms_consent_event
 from . import sms_gateway
+from . import sms_gateway_jsonrpc
+from . import sms_gateway_kannel
 from . import sms_gateway_odoo_iap
 from . import sms_gateway_price
 from . import sms_sender

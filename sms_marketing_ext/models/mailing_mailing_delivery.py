@@ -262,10 +262,24 @@ class MailingMailingDelivery(models.Model):
         ]
         try:
             with gateway._get_api() as api:
-                results = api.send(messages, webhook_url=gateway._webhook_url("status"))
+                results = api.send(messages, webhook_url=gateway._report_url())
         except sms_gateway_api.GatewayInsufficientCreditError:
             self._sms_pause_for_credit(0.0, cost)
             return False
+        except sms_gateway_api.GatewayTransientError as error:
+            if error.maybe_sent and not gateway._get_capabilities().idempotent_send:
+                # The operator may have taken the batch and cannot tell us by our reference:
+                # sending it again could deliver it twice. It waits for its reports instead.
+                _logger.warning("SMS mailing %s: answer to a batch of %s lost, outcome unknown: %s",
+                                self.id, len(batch), error)
+                results = [{"uuid": message.uuid, "state": sms_delivery.UNKNOWN_STATE, "credits": 0.0}
+                           for message in batch]
+                self._sms_record_results(batch, {result["uuid"]: result for result in results}, gateway, ledger,
+                                         reason=str(error))
+                return True
+            _logger.warning("SMS mailing %s: batch of %s failed, will retry: %s", self.id, len(batch), error)
+            self._sms_record_retry(batch, gateway, "sms_server", str(error))
+            return True
         except sms_gateway_api.GatewayError as error:  # transient or refused: retried
             failure = "sms_acc" if isinstance(error, sms_gateway_api.GatewayAccessError) else "sms_server"
             _logger.warning("SMS mailing %s: batch of %s failed, will retry: %s", self.id, len(batch), error)
@@ -305,25 +319,38 @@ class MailingMailingDelivery(models.Model):
             self.env["mailing.trace"].invalidate_model(["sms_next_attempt"])
         return kept
 
-    def _sms_record_results(self, batch, by_uuid, gateway, ledger):
+    def _sms_record_results(self, batch, by_uuid, gateway, ledger, reason=None):
         """Store the gateway's answer for each message of ``batch`` (``by_uuid``: its results by
-        uuid) and take what it charged off the ``ledger``."""
+        uuid) and take what it charged off the ``ledger`` (and off the gateway's credit budget when
+        its provider has no balance API). A message whose answer was lost (state ``unknown``) is
+        counted as sent, flagged, and never sent again: its delivery report settles it."""
         now = fields.Datetime.now()
         prices = gateway._price_table()
-        rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": []}
+        local_prices = not gateway._get_capabilities().prices
+        rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": [],
+                "unknown": []}
         spent = 0.0
+        lost_reason = reason
         for message in batch:
             result = by_uuid.get(message.uuid) or {"state": "server_error", "credits": 0}
             state = result["state"]
             status, failure = sms_delivery.trace_state_for_send(state)
             charged = float(result.get("credits") or 0.0)
-            if state == "accepted" and not charged and message.attempts:
+            if local_prices and not charged and state in ("accepted", sms_delivery.UNKNOWN_STATE):
+                # The operator does not say what it charged: our local price, as the credit check had it.
+                charged = sms_delivery.message_cost(message.parts, message.country, prices, gateway.price_default)
+                spent += charged
+            elif state == "accepted" and not charged and message.attempts:
                 # A retry of a message the gateway already took (our first answer was lost):
                 # it charges nothing the second time; record what the first time cost.
                 charged = sms_delivery.message_cost(message.parts, message.country, prices, gateway.price_default)
-            spent += float(result.get("credits") or 0.0)
+            else:
+                spent += float(result.get("credits") or 0.0)
             next_attempt = None
             reason = None
+            if state == sms_delivery.UNKNOWN_STATE:
+                reason = _("The gateway's answer was lost (%s): waiting for the delivery report, not sent again.",
+                           lost_reason or _("no answer"))
             if state == "server_error":
                 if message.attempts + 1 >= gateway.max_attempts:
                     status, reason = "error", _("The gateway failed %s times.", message.attempts + 1)
@@ -333,7 +360,8 @@ class MailingMailingDelivery(models.Model):
                 reason = _("The gateway does not allow the sender %s on this account.", self.sms_sender_id.name)
             for key, value in (("id", message.trace_id), ("status", status), ("failure", failure or None),
                                ("reason", reason), ("credits", charged), ("next", next_attempt),
-                               ("attempts", message.attempts + 1)):
+                               ("attempts", message.attempts + 1),
+                               ("unknown", state == sms_delivery.UNKNOWN_STATE)):
                 rows[key].append(value)
         self.env.cr.execute(SQL(
             """
@@ -345,19 +373,22 @@ class MailingMailingDelivery(models.Model):
                    sms_next_attempt = r.next,
                    sms_attempts = r.attempts,
                    sms_gateway_id = %(gateway)s,
+                   sms_unknown = r.unknown AND t.sms_report_date IS NULL,
                    sent_datetime = CASE WHEN r.status = 'pending' THEN COALESCE(t.sent_datetime, %(now)s)
                                         ELSE t.sent_datetime END,
                    write_date = %(now)s
               FROM unnest(%(ids)s::int[], %(status)s::varchar[], %(failure)s::varchar[], %(reason)s::text[],
-                          %(credits)s::numeric[], %(next)s::timestamp[], %(attempts)s::int[])
-                   AS r(id, status, failure, reason, credits, next, attempts)
+                          %(credits)s::numeric[], %(next)s::timestamp[], %(attempts)s::int[], %(unknown)s::bool[])
+                   AS r(id, status, failure, reason, credits, next, attempts, unknown)
              WHERE t.id = r.id
             """,
             now=now, ids=rows["id"], status=rows["status"], failure=rows["failure"], reason=rows["reason"],
             credits=rows["credits"], next=rows["next"], attempts=rows["attempts"], gateway=gateway.id,
+            unknown=rows["unknown"],
         ))
         self.env["mailing.trace"].invalidate_model()
         ledger.spend(gateway.id, spent)
+        gateway._spend_budget(spent)
 
     def _sms_record_retry(self, batch, gateway, failure, reason):
         """The whole call failed: every message keeps its uuid and waits for its retry, or fails

@@ -33,6 +33,11 @@ class MailingTrace(models.Model):
         "sms.gateway", "Sent through", readonly=True, ondelete="set null",
         help="The gateway that answered the send call of this message; only its reports apply.",
     )
+    sms_unknown = fields.Boolean(
+        "Outcome unknown", readonly=True, copy=False,
+        help="The gateway's answer to the send was lost and its provider cannot de-duplicate: the message is "
+        "not sent again, and waits for its delivery report.",
+    )
 
     def init(self):
         res = super().init()
@@ -94,6 +99,7 @@ class MailingTrace(models.Model):
                    SET trace_status = %(status)s,
                        failure_type = %(failure_type)s,
                        sms_report_date = %(report_date)s,
+                       sms_unknown = false,
                        sent_datetime = COALESCE(sent_datetime, %(report_date)s),
                        write_date = now() AT TIME ZONE 'UTC'
                  WHERE sms_uuid = %(uuid)s
@@ -112,7 +118,7 @@ class MailingTrace(models.Model):
         )
         updated = self.env.cr.fetchall()
         if updated:
-            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
+            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime", "sms_unknown"])
             return True
         return bool(self.search_count(known_domain, limit=1))
 
@@ -140,6 +146,7 @@ class MailingTrace(models.Model):
                        failure_type = r.failure,
                        sms_report_date = %(now)s,
                        sent_datetime = COALESCE(t.sent_datetime, %(now)s),
+                       sms_unknown = false,
                        write_date = %(now)s
                   FROM unnest(%(uuids)s::varchar[], %(statuses)s::varchar[], %(failures)s::varchar[])
                            AS r(uuid, status, failure),
@@ -161,5 +168,5 @@ class MailingTrace(models.Model):
         )
         updated = self.env.cr.rowcount
         if updated:
-            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
+            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime", "sms_unknown"])
         return updated

@@ -5,17 +5,17 @@ import psycopg2
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
-from ..tools.sms_gateway_api import (
+from ..tools.providers.base import (
     MAX_BATCH,
+    Capabilities,
     GatewayAccessError,
     GatewayConfigurationError,
     GatewayError,
     GatewayInsufficientCreditError,
     GatewayTransientError,
-    SmsGatewayApi,
 )
-from .sms_gateway_odoo_iap import OdooIapSmsApi
 
 _logger = logging.getLogger(__name__)
 
@@ -28,8 +28,9 @@ def _new_webhook_secret():
 
 
 class SmsGateway(models.Model):
-    """Where a company's SMS go: stock Odoo IAP, or a gateway speaking the project's IAP-style
-    JSON-RPC protocol (account token, price list, signed delivery reports and inbound messages)."""
+    """Where a company's SMS go, through one provider. Each provider's Odoo side lives in
+    ``models/sms_gateway_<code>.py`` (its selection value, fields, :meth:`_get_api` and
+    :meth:`_get_capabilities`), its pure client in ``tools/providers/<code>.py``."""
 
     _name = "sms.gateway"
     _description = "SMS Gateway"
@@ -38,29 +39,22 @@ class SmsGateway(models.Model):
 
     name = fields.Char(required=True, tracking=True)
     provider = fields.Selection(
-        [
-            ("odoo_iap", "Odoo IAP"),
-            ("jsonrpc", "IAP-style JSON-RPC gateway"),
-        ],
+        [],
         required=True,
         default="jsonrpc",
         tracking=True,
-        help="Odoo IAP: the stock Odoo SMS service and its credits.\n"
-        "IAP-style JSON-RPC gateway: any gateway following the project's gateway protocol, "
-        "reached at the base URL with the account token.",
+        help="The operator or gateway the SMS go through; each one's settings appear once it is chosen.",
     )
     base_url = fields.Char(
         "Base URL", tracking=True, help="The API lives under <base URL>/api/sms/1/, e.g. https://sms.example.com."
-    )
-    account_token = fields.Char(
-        copy=False, groups=ADMIN_GROUP, help="Secret token of the account at the gateway, sent with every call."
     )
     webhook_secret = fields.Char(
         copy=False,
         groups=ADMIN_GROUP,
         default=lambda self: _new_webhook_secret(),
         help="Shared with the gateway: it signs delivery reports and inbound messages with it "
-        "(X-SMS-Signature header); callbacks without the right signature are refused.",
+        "(X-SMS-Signature header), or, for gateways that cannot sign, it is part of the callback URLs; "
+        "callbacks without it are refused.",
     )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, tracking=True, index=True
@@ -82,14 +76,39 @@ class SmsGateway(models.Model):
         help="Send attempts of one message (network failures, server errors) before it is given up.",
     )
     active = fields.Boolean(default=True, tracking=True)
-    balance = fields.Float(digits=(16, 4), readonly=True, help="Credits on the account at the last refresh.")
+    balance = fields.Float(
+        digits=(16, 4),
+        help="Credits on the account at the last refresh. For a provider without a balance API, the credit "
+        "budget: set it by hand; each message sent takes its local price off it.",
+    )
     balance_date = fields.Datetime("Balance refreshed on", readonly=True)
     price_default = fields.Float(
-        "Default price", digits=(16, 4), readonly=True, help="Credits per SMS part for countries without a price."
+        "Default price", digits=(16, 4), help="Credits per SMS part for countries without a price."
     )
-    price_ids = fields.One2many("sms.gateway.price", "gateway_id", "Country prices", readonly=True)
+    price_ids = fields.One2many("sms.gateway.price", "gateway_id", "Country prices")
+    # What the provider can do (the capability table of the form and of the README).
+    cap_balance = fields.Boolean("Balance API", compute="_compute_capabilities")
+    cap_prices = fields.Boolean("Price API", compute="_compute_capabilities")
+    cap_idempotent_send = fields.Boolean(
+        "Idempotent send", compute="_compute_capabilities",
+        help="A send whose answer was lost can be repeated without sending twice. Without it, such a message "
+        "waits as outcome unknown until its delivery report settles it, and is never sent again blindly.",
+    )
+    cap_delivery_reports = fields.Boolean("Delivery reports", compute="_compute_capabilities")
+    cap_status_query = fields.Boolean("Status query", compute="_compute_capabilities")
+    cap_inbound = fields.Boolean("Inbound (STOP)", compute="_compute_capabilities")
+    cap_sender_sync = fields.Boolean("Sender sync", compute="_compute_capabilities")
+    cap_message_classes = fields.Boolean("Message classes", compute="_compute_capabilities")
+    cap_scheduling = fields.Boolean("Scheduling", compute="_compute_capabilities")
     status_webhook_url = fields.Char("Delivery report URL", compute="_compute_webhook_urls")
     inbound_webhook_url = fields.Char("Inbound message URL", compute="_compute_webhook_urls")
+
+    @api.depends("provider")
+    def _compute_capabilities(self):
+        for gateway in self:
+            capabilities = gateway._get_capabilities()
+            for name in Capabilities._fields:
+                gateway[f"cap_{name}"] = getattr(capabilities, name)
 
     def _compute_webhook_urls(self):
         for gateway in self:
@@ -124,14 +143,6 @@ class SmsGateway(models.Model):
             if gateway.max_attempts < 1:
                 raise ValidationError(_("A message is attempted at least once (max attempts >= 1)."))
 
-    @api.constrains("provider", "base_url")
-    def _check_base_url(self):
-        for gateway in self.filtered(lambda g: g.provider == "jsonrpc"):
-            if not (gateway.base_url or "").startswith(("http://", "https://")):
-                raise ValidationError(
-                    _("Gateway %s needs a base URL starting with http:// or https://.", gateway.name)
-                )
-
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
@@ -156,13 +167,31 @@ class SmsGateway(models.Model):
         return self.search([("company_id", "=", company.id)], order="is_default desc, id", limit=1)
 
     def _get_api(self):
-        """A client with ``balance()``, ``prices()`` and ``send(messages, webhook_url=None)``
-        (:class:`SmsGatewayApi` or, for Odoo IAP, :class:`OdooIapSmsApi`)."""
+        """The provider's client (a :class:`~..tools.providers.base.SmsProvider`), built from this
+        record; each provider's file overrides it for its own code."""
         self.ensure_one()
-        if self.provider == "odoo_iap":
-            return OdooIapSmsApi(self.env, timeout=self.timeout)
-        gateway_sudo = self.sudo()
-        return SmsGatewayApi(gateway_sudo.base_url, gateway_sudo.account_token, timeout=self.timeout or 10)
+        raise GatewayConfigurationError(message=f"no client for provider {self.provider!r}")
+
+    def _get_capabilities(self):
+        """What the provider can do (:class:`~..tools.providers.base.Capabilities`); each provider's
+        file overrides it for its own code."""
+        self.ensure_one()
+        return Capabilities()
+
+    def _endpoint_name(self):
+        """How to name where this gateway's calls go, in messages to the user."""
+        self.ensure_one()
+        return dict(self._fields["provider"]._description_selection(self.env)).get(self.provider, self.provider)
+
+    def _spend_budget(self, amount):
+        """Take ``amount`` credits off the budget of a gateway whose provider has no balance API
+        (one atomic UPDATE: concurrent batches each take their share)."""
+        self.ensure_one()
+        if amount and not self._get_capabilities().balance:
+            self.env.cr.execute(
+                SQL("UPDATE sms_gateway SET balance = balance - %s WHERE id = %s", amount, self.id)
+            )
+            self.invalidate_recordset(["balance"])
 
     def _webhook_url(self, kind):
         """Public URL where the gateway posts callbacks of ``kind`` ('status' or 'inbound')."""
@@ -171,6 +200,11 @@ class SmsGateway(models.Model):
             raise ValueError(f"unknown webhook kind {kind!r}")
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         return f"{base_url}/sms_marketing_ext/webhook/{self.id}/{kind}"
+
+    def _report_url(self):
+        """Where the provider is told to send the delivery reports of the messages we send."""
+        self.ensure_one()
+        return self._webhook_url("status")
 
     def _price_for(self, country_code):
         """Credits per SMS part to ``country_code`` (ISO alpha-2): the country's price, else the default."""
@@ -185,7 +219,7 @@ class SmsGateway(models.Model):
     def _error_message(self, error):
         """Say what went wrong with a gateway call in the user's terms."""
         self.ensure_one()
-        where = self.base_url if self.provider == "jsonrpc" else _("Odoo IAP")
+        where = self._endpoint_name()
         if isinstance(error, GatewayAccessError):
             return _(
                 "%(gateway)s refused the account token: check the token of gateway %(name)s at the gateway.",
@@ -236,15 +270,17 @@ class SmsGateway(models.Model):
     def action_test_connection(self):
         self.ensure_one()
         self.check_access_rights("write")
-        balance = self._call_api("balance")
+        balance = self._call_api("check_connection")
+        if balance is None:
+            message = _("Gateway %(name)s accepted the credentials.", name=self.name)
+        else:
+            message = _("Gateway %(name)s answered: %(credits)s credits available.", name=self.name, credits=balance)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "title": _("Connection successful"),
-                "message": _(
-                    "Gateway %(name)s answered: %(credits)s credits available.", name=self.name, credits=balance
-                ),
+                "message": message,
                 "type": "success",
                 "sticky": False,
             },
@@ -262,15 +298,23 @@ class SmsGateway(models.Model):
 
     def _refresh_from_gateway(self):
         """Fetch the balance and the price list from the gateway and store them (the price lines
-        only when they changed). Gateway errors propagate. Returns the balance."""
+        only when they changed). Gateway errors propagate. Returns the balance.
+
+        A provider without a balance API has its credit budget instead (the ``balance`` field, set
+        by hand), one without a price API the local prices of this record: neither is fetched."""
         self.ensure_one()
+        capabilities = self._get_capabilities()
+        if not (capabilities.balance or capabilities.prices):
+            return self.balance
         with self._get_api() as api_client:
-            balance = api_client.balance()
-            prices = api_client.prices()
-        vals = {"balance": balance, "balance_date": fields.Datetime.now()}
-        if prices["default"] != self.price_default:
+            balance = api_client.balance() if capabilities.balance else self.balance
+            prices = api_client.prices() if capabilities.prices else None
+        vals = {"balance_date": fields.Datetime.now()} if capabilities.balance else {}
+        if capabilities.balance:
+            vals["balance"] = balance
+        if prices is not None and prices["default"] != self.price_default:
             vals["price_default"] = prices["default"]
-        if prices["countries"] != {line.country_code: line.price for line in self.price_ids}:
+        if prices is not None and prices["countries"] != self._price_table():
             vals["price_ids"] = [fields.Command.clear()] + [
                 fields.Command.create({"country_code": code, "price": price})
                 for code, price in sorted(prices["countries"].items())

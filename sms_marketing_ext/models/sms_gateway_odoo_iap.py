@@ -1,43 +1,59 @@
-"""Stock Odoo IAP (provider ``odoo_iap`` of ``sms.gateway``) behind the interface of the
-protocol's client :class:`~..tools.sms_gateway_api.SmsGatewayApi`. It calls stock's IAP client and
-reads ``iap.account``, so it lives on the Odoo side; the mapping of IAP's states is pure
-(:func:`~..tools.sms_gateway_api.iap_state_to_protocol`)."""
+"""Provider ``odoo_iap``: stock Odoo IAP behind the providers' interface
+(:class:`~..tools.providers.base.SmsProvider`). Its client calls stock's IAP client and reads
+``iap.account``, so it lives on the Odoo side; what it declares and the mapping of IAP's states are
+pure (``tools/providers/odoo_iap.py``)."""
 
+from odoo import fields, models
 from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
 from odoo.addons.sms.tools.sms_api import SmsApi
 
-from ..tools.sms_gateway_api import (
+from ..tools.providers import odoo_iap
+from ..tools.providers.base import (
     GatewayAccessError,
     GatewayError,
     GatewayInsufficientCreditError,
     GatewayTransientError,
-    iap_state_to_protocol,
+    SmsProvider,
+    connection_refused,
     validate_messages,
 )
+from ..tools.providers.odoo_iap import iap_state_to_protocol
 
 
-class OdooIapSmsApi:
-    """Stock Odoo IAP (service ``sms``) with the interface of :class:`SmsGatewayApi`.
+class SmsGatewayOdooIap(models.Model):
+    """Provider ``odoo_iap``: stock Odoo IAP, its credits and its delivery reports."""
+
+    _inherit = "sms.gateway"  # one file per provider on purpose: pylint: disable=consider-merging-classes-inherited
+
+    provider = fields.Selection(selection_add=[("odoo_iap", "Odoo IAP")], ondelete={"odoo_iap": "cascade"})
+
+    def _get_api(self):
+        if self.provider != "odoo_iap":
+            return super()._get_api()
+        return OdooIapSmsApi(self.env, timeout=self.timeout)
+
+    def _get_capabilities(self):
+        if self.provider != "odoo_iap":
+            return super()._get_capabilities()
+        return OdooIapSmsApi.CAPABILITIES
+
+
+class OdooIapSmsApi(SmsProvider):
+    """Stock Odoo IAP (service ``sms``) with the providers' interface.
 
     Balance comes from the ``iap.account`` of service ``sms``; sending goes through stock
     ``SmsApi._send_sms_batch``. IAP has no price list, sender ids or message classes here, and its
     delivery reports use stock's own route and format, so ``webhook_url`` is not forwarded.
     """
 
+    CODE = odoo_iap.CODE
+    CAPABILITIES = odoo_iap.CAPABILITIES
+
     def __init__(self, env, timeout=10):
+        super().__init__(timeout=timeout)
         self.env = env
-        self.timeout = timeout
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
-
-    def close(self):
-        """Nothing to close (interface of :class:`SmsGatewayApi`)."""
 
     def balance(self):
         """Return the IAP credits of service ``sms``."""
@@ -71,8 +87,10 @@ class OdooIapSmsApi:
         except AccessError as exc:
             if getattr(exc, "data", None):  # a JSON-RPC AccessError answered by IAP: bad token
                 raise GatewayAccessError(message=str(exc), data=exc.data) from exc
-            # iap_jsonrpc turns connection errors, timeouts and HTTP errors into bare AccessErrors
-            raise GatewayTransientError(str(exc), reason="unreachable") from exc
+            # iap_jsonrpc turns connection errors, timeouts and HTTP errors into bare AccessErrors;
+            # only a refused connection (its context) is known to have sent nothing.
+            refused = exc.__context__ is not None and connection_refused(exc.__context__)
+            raise GatewayTransientError(str(exc), reason="unreachable", maybe_sent=not refused) from exc
         except UserError as exc:
             raise GatewayError("UserError", str(exc)) from exc
         return self._results(messages, response or [])

@@ -11,9 +11,11 @@ from . import test_sms_delivery_tools
 from . import test_sms_delivery_processes
 from . import test_sms_gateway
 from . import test_sms_links
+from . import test_sms_kannel
 from . import test_sms_number_file
 from . import test_sms_optout
 from . import test_sms_phone
+from . import test_sms_providers
 from . import test_sms_segments
 from . import test_sms_sender
 from . import test_sms_statistics

@@ -35,6 +35,9 @@ GATEWAY_SEND_STATE = {
     "invalid_sender": ("error", "sms_sender_invalid"),
     "server_error": ("outgoing", "sms_server"),  # kept: retried with backoff
 }
+# A message whose send answer was lost, at a provider without idempotent send: counted as sent,
+# never sent again; its delivery report (or a status query) settles it.
+UNKNOWN_STATE = "unknown"
 # What a send result the gateway should never answer becomes.
 UNKNOWN_SEND_STATE = ("error", "unknown")
 # Delivery report state -> (trace_status, failure_type)
@@ -150,7 +153,11 @@ def trace_state_for_send(state):
 
     >>> trace_state_for_send("accepted"), trace_state_for_send("server_error"), trace_state_for_send("??")
     (('pending', False), ('outgoing', 'sms_server'), ('error', 'unknown'))
+    >>> trace_state_for_send(UNKNOWN_STATE)
+    ('pending', False)
     """
+    if state == UNKNOWN_STATE:
+        return GATEWAY_SEND_STATE["accepted"]
     return GATEWAY_SEND_STATE.get(state, UNKNOWN_SEND_STATE)
 
 

@@ -1,0 +1,4 @@
+from . import base
+from . import jsonrpc
+from . import kannel
+from . import odoo_iap
