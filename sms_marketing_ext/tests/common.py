@@ -130,11 +130,14 @@ class SmsMailingMixin:
     and :meth:`assertSmsTraces`."""
 
     @classmethod
-    def _create_sms_gateway(cls, name="Test gateway", base_url=MOCK_GATEWAY_URL, account_token="tok_test", **vals):
-        """A JSON-RPC gateway record (by default on :data:`MOCK_GATEWAY_URL`, for :class:`MockSmsGateway`)."""
-        return cls.env["sms.gateway"].create(
-            {"name": name, "provider": "jsonrpc", "base_url": base_url, "account_token": account_token, **vals}
-        )
+    def _create_sms_gateway(cls, name="Test gateway", base_url=MOCK_GATEWAY_URL, account_token="tok_test",  # noqa: S107
+                            webhook_secret=WEBHOOK_SECRET, **vals):
+        """A JSON-RPC gateway record, by default on :data:`MOCK_GATEWAY_URL` (for :class:`MockSmsGateway`)
+        and checking callbacks with :data:`WEBHOOK_SECRET` (``webhook_secret=None``: a generated one)."""
+        values = {"name": name, "provider": "jsonrpc", "base_url": base_url, "account_token": account_token}
+        if webhook_secret:
+            values["webhook_secret"] = webhook_secret
+        return cls.env["sms.gateway"].create({**values, **vals})
 
     @classmethod
     def _create_sms_list(cls, name, contacts=()):
@@ -209,8 +212,8 @@ class SmsMailingMixin:
         for trace in self._sms_traces(mailing):
             actual.setdefault(trace.sms_number or False, []).append(trace)
         self.assertEqual(set(actual), set(expected), f"numbers with a trace of {mailing.subject}")
-        for number, wanted in expected.items():
-            wanted = wanted if isinstance(wanted, list) else [wanted]
+        for number, expectation in expected.items():
+            wanted = expectation if isinstance(expectation, list) else [expectation]
             got = [(trace.trace_status, trace.failure_type or False) for trace in actual[number]]
             remaining = list(got)
             for item in wanted:

@@ -33,9 +33,7 @@ class SmsDeliveryCase(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, T
         cls._create_sms_users()
         cls.env.company.country_id = cls.env.ref("base.fr")
         cls.env.company.sms_short_link_base = SHORT_BASE
-        cls.gateway = cls._create_sms_gateway(
-            "Local", account_token="set in setUp", batch_size=10, is_default=True, max_attempts=30,
-        )
+        cls.gateway = cls._create_sms_gateway("Local", batch_size=10, is_default=True, max_attempts=30)
         cls.sender = cls._create_sender("MyShop", is_default=True)
         cls.mailing_list = cls._create_sms_list("Customers", [
             *((f"Customer {index}", f"+33 6 12 34 {index // 100:02d} {index % 100:02d}") for index in range(23)),
