@@ -23,6 +23,7 @@ from . import test_sms_optout
 from . import test_sms_phone
 from . import test_sms_segments
 from . import test_sms_sender
+from . import test_sms_sender_tools
 from . import test_sms_statistics
 from . import test_sms_tools_doctests
 from . import test_sms_webhooks

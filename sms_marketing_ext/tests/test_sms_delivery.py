@@ -144,6 +144,7 @@ class TestSmsDelivery(MockSmsGateway, SmsDeliveryCase):
         self.assertEqual(mailing.state, "done")
         self.assertEqual(len(self._sms_traces(mailing, "pending")), 24)
         self.assertLessEqual(refused_uuids, set(self._sms_traces(mailing, "pending").mapped("sms_uuid")))
+        self.assertEqual(len(gateway.messages), 24)
         self.assertSmsGatewaySent([*FRENCH, NUMBER_BE], exact=True)
         self.assertSmsTraces(mailing, self._sent_to_all())
 
