@@ -157,7 +157,7 @@ class TestSmsConsent(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
         wizard = Import.create({"file_data": base64.b64encode(content), "country_id": self.env.ref("base.it").id})
         wizard.action_import()
         self.assertEqual((wizard.added_count, wizard.rejected_count), (1, 0))
-        self.assertEqual(self._events("+393471234567").note, "Detto al telefono, più volte")
+        self.assertEqual(self._sms_consent_events("+393471234567").note, "Detto al telefono, più volte")
         for content, message in (
             (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet"),
             (b" \n\n", "is empty"),
