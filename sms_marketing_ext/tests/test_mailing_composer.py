@@ -4,35 +4,23 @@ from odoo.tests.common import TransactionCase
 from odoo.tools import SQL
 
 from ..tools import sms_links
-from .common import SmsMarketingUsersMixin, SmsSenderMixin
+from .common import SHORT_BASE, SmsMailingMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
 
 @tagged("post_install", "-at_install", "sms_composer")
-class TestMailingComposer(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
+class TestMailingComposer(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._create_sms_users()
-        cls.env.company.sms_short_link_base = "https://go.example.com"
+        cls.env.company.sms_short_link_base = SHORT_BASE
         cls.sender = cls._create_sender("MyShop", is_default=True)
         cls.short_number = cls._create_sender("36180", sender_type="short_number")
         cls.mailing_list = cls.env["mailing.list"].create({"name": "Customers"})
 
     def _mailing(self, body, **vals):
-        return (
-            self.env["mailing.mailing"]
-            .with_user(self.user_marketing)
-            .create(
-                {
-                    "subject": "Spring sale",
-                    "mailing_type": "sms",
-                    "body_plaintext": body,
-                    "contact_list_ids": [(6, 0, self.mailing_list.ids)],
-                    "sms_allow_unsubscribe": True,
-                    **vals,
-                }
-            )
-        )
+        vals = {"subject": "Spring sale", "sms_allow_unsubscribe": True, **vals}
+        return self._create_sms_mailing(body, self.mailing_list, user=self.user_marketing, **vals)
 
     def test_defaults(self):
         mailing = self._mailing("Hi")

@@ -2,11 +2,11 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
-from .common import SmsMarketingUsersMixin, SmsSenderMixin
+from .common import SmsMailingMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
 
 @tagged("post_install", "-at_install", "sms_audience")
-class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
+class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -37,18 +37,8 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         ]).opt_out = True
 
     def _mailing(self, lists=None, **vals):
-        return self.env["mailing.mailing"].with_user(self.user_marketing).create({
-            "subject": "Audience",
-            "mailing_type": "sms",
-            "body_plaintext": "Hello",
-            "sms_allow_unsubscribe": True,
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [(6, 0, (lists or self.list_a).ids)],
-            **vals,
-        })
-
-    def _traces(self, mailing):
-        return self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
+        vals = {"subject": "Audience", "sms_allow_unsubscribe": True, **vals}
+        return self._create_sms_mailing("Hello", lists or self.list_a, user=self.user_marketing, **vals)
 
     def test_summary_on_list(self):
         summary = self._mailing()._sms_audience_summary()
@@ -74,7 +64,7 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         mailing = self._mailing()
         created = mailing._sms_materialize_audience()
         self.assertEqual(created, 10)
-        traces = self._traces(mailing)
+        traces = self._sms_traces(mailing)
         outgoing = traces.filtered(lambda t: t.trace_status == "outgoing")
         self.assertEqual(
             sorted(outgoing.mapped("sms_number")), ["+32470123456", "+33612345601", "+33612345602", "+393471234567"]
@@ -95,9 +85,9 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             {"name": "Late", "mobile": "+33 6 12 34 56 02", "list_ids": [(4, self.list_a.id)]}
         )
         self.assertEqual(mailing._sms_materialize_audience(), 1)
-        late = self._traces(mailing).filtered(lambda t: t.res_id == newcomer.id)
+        late = self._sms_traces(mailing).filtered(lambda t: t.res_id == newcomer.id)
         self.assertEqual((late.trace_status, late.failure_type), ("cancel", "sms_duplicate"))
-        self.assertEqual(len(self._traces(mailing).filtered(lambda t: t.trace_status == "outgoing")), 4)
+        self.assertEqual(len(self._sms_traces(mailing).filtered(lambda t: t.trace_status == "outgoing")), 4)
 
     def test_frequency_cap(self):
         earlier = self._mailing(subject="Earlier")
@@ -135,7 +125,7 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         self.assertEqual(summary["countries"], {"FR": 2, "GB": 1})
         mailing._sms_materialize_audience()
         self.assertEqual(
-            set(self._traces(mailing).filtered(lambda t: t.trace_status == "outgoing").mapped("res_id")),
+            set(self._sms_traces(mailing).filtered(lambda t: t.trace_status == "outgoing").mapped("res_id")),
             set(partners[:3].ids),
         )
 
@@ -153,7 +143,7 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         summary = mailing._sms_audience_summary()
         self.assertEqual((summary["valid"], summary["countries"]), (1, {"FR": 1}))
         mailing._sms_materialize_audience()
-        self.assertEqual(self._traces(mailing).sms_number, "+33622222222")
+        self.assertEqual(self._sms_traces(mailing).sms_number, "+33622222222")
 
     def test_bad_domains_refused(self):
         mailing = self._mailing(
@@ -181,10 +171,10 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         mailing_b = self._mailing(subject="B", **common)
         self.assertEqual(mailing_a._sms_audience_mailings(), mailing_a | mailing_b)
         mailing_a._sms_materialize_audience()
-        traced_a = self._traces(mailing_a)
+        traced_a = self._sms_traces(mailing_a)
         self.assertEqual(len(traced_a), 5, "50% of the 10 recipients")
         mailing_b._sms_materialize_audience()
-        traced_b = self._traces(mailing_b)
+        traced_b = self._sms_traces(mailing_b)
         self.assertFalse(set(traced_a.mapped("res_id")) & set(traced_b.mapped("res_id")))
         sent_numbers_a = set(traced_a.filtered("sms_uuid").mapped("sms_number"))
         sent_numbers_b = set(traced_b.filtered("sms_uuid").mapped("sms_number"))

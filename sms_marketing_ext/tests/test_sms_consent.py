@@ -1,80 +1,57 @@
 import base64
 import csv
 import io
-import json
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
-from ..tools.sms_consent import mask_number, parse_blacklist_csv
-from ..tools.sms_gateway_api import SIGNATURE_HEADER, sign
-from .common import SmsMarketingUsersMixin
-
-# Secret of the test gateway record, not a credential.
-SECRET = "consent-webhook-secret"  # noqa: S105
-NUMBER = "+33612345678"
+from .common import NUMBER, WEBHOOK_SECRET, SmsMailingMixin, SmsMarketingUsersMixin
 
 
 @tagged("post_install", "-at_install", "sms_consent")
-class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
+class TestSmsConsent(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._create_sms_users()
         cls.env.company.country_id = cls.env.ref("base.fr")
-        cls.gateway = cls.env["sms.gateway"].create(
-            {
-                "name": "Consent gateway",
-                "provider": "jsonrpc",
-                "base_url": "http://127.0.0.1:9",
-                "account_token": "tok_consent",
-                "webhook_secret": SECRET,
-            }
-        )
-
-    def _events(self, number=NUMBER):
-        return self.env["sms.consent.event"].search([("number", "=", number)], order="id")
-
-    def _entry(self, number=NUMBER):
-        return self.env["phone.blacklist"].with_context(active_test=False).search([("number", "=", number)])
+        cls.gateway = cls._create_sms_gateway("Consent gateway", account_token="tok_consent")  # noqa: S106
 
     # ------------------------------------------------------------
     # Replies (STOP / START webhook)
     # ------------------------------------------------------------
 
     def _inbound(self, text, signed=True, sender=NUMBER):
-        body = json.dumps({"from": sender, "to": "36180", "body": text, "at": "2024-05-01T12:00:00Z"}).encode()
-        headers = {"Content-Type": "application/json"}
-        if signed:
-            headers[SIGNATURE_HEADER] = sign(SECRET, body)
-        return self.url_open(f"/sms_marketing_ext/webhook/{self.gateway.id}/inbound", data=body, headers=headers)
+        payload = {"from": sender, "to": "36180", "body": text, "at": "2024-05-01T12:00:00Z"}
+        return self._post_sms_webhook(self.gateway, "inbound", payload, secret=None if not signed else WEBHOOK_SECRET)
 
     def test_reply_stop_and_start(self):
         self.assertEqual(self._inbound("STOP", signed=False).status_code, 403)
-        self.assertFalse(self._events(), "an unsigned STOP records nothing")
+        self.assertFalse(self._sms_consent_events(), "an unsigned STOP records nothing")
 
         self.assertEqual(self._inbound("Stop please").json()["action"], "stop")
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual(len(event), 1)
-        self.assertEqual((event.action, event.source, event.blacklist_id), ("optout", "reply", self._entry()))
+        self.assertEqual((event.action, event.source, event.blacklist_id),
+                         ("optout", "reply", self._sms_blacklist_entry()))
         self.assertIn("Stop please", event.note)
         self.assertIn("Consent gateway", event.note)
         self.assertFalse(event.user_id)
         self.assertTrue(event.date)
 
         self.assertEqual(self._inbound("START", signed=False).status_code, 403)
-        self.assertEqual(len(self._events()), 1, "an unsigned START records nothing")
-        self.assertTrue(self._entry().active)
+        self.assertEqual(len(self._sms_consent_events()), 1, "an unsigned START records nothing")
+        self.assertTrue(self._sms_blacklist_entry().active)
 
         self.assertEqual(self._inbound("start").json()["action"], "start")
-        events = self._events()
+        events = self._sms_consent_events()
         self.assertEqual(events.mapped("action"), ["optout", "optin"])
         self.assertEqual(events.mapped("source"), ["reply", "reply"])
-        self.assertFalse(self._entry().active)
+        self.assertFalse(self._sms_blacklist_entry().active)
 
     def test_reply_start_of_unknown_number_is_recorded(self):
         self._inbound("START", sender="+33612345677")
-        event = self._events("+33612345677")
+        event = self._sms_consent_events("+33612345677")
         self.assertEqual((event.action, event.source), ("optin", "reply"), "an explicit opt-in is kept")
 
     # ------------------------------------------------------------
@@ -84,33 +61,33 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
     def test_manual_blacklist_changes(self):
         Blacklist = self.env["phone.blacklist"].with_user(self.user_sms_admin)
         entry = Blacklist.create({"number": "+33 6 12 34 56 78"})
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual(len(event), 1, "one record per change, not one per layer of the ORM")
         self.assertEqual((event.action, event.source, event.user_id, event.blacklist_id),
                          ("optout", "manual", self.user_sms_admin, entry))
 
         Blacklist.create({"number": NUMBER})
-        self.assertEqual(len(self._events()), 1, "creating an already blacklisted number changes nothing")
+        self.assertEqual(len(self._sms_consent_events()), 1, "creating an already blacklisted number changes nothing")
 
         entry.action_archive()
         entry.action_unarchive()
-        self.assertEqual(self._events().mapped("action"), ["optout", "optin", "optout"])
+        self.assertEqual(self._sms_consent_events().mapped("action"), ["optout", "optin", "optout"])
 
         wizard = self.env["phone.blacklist.remove"].with_user(self.user_sms_admin).create(
             {"phone": NUMBER, "reason": "Called us to opt back in"}
         )
         wizard.action_unblacklist_apply()
-        last = self._events()[-1]
+        last = self._sms_consent_events()[-1]
         self.assertEqual((last.action, last.source, last.note), ("optin", "manual", "Called us to opt back in"))
         self.assertFalse(entry.active)
 
         entry.with_user(self.user_sms_admin).action_add()
-        self.assertEqual(self._events()[-1].action, "optout")
-        self.assertEqual(set(self._events().mapped("source")), {"manual"})
+        self.assertEqual(self._sms_consent_events()[-1].action, "optout")
+        self.assertEqual(set(self._sms_consent_events().mapped("source")), {"manual"})
 
         # The blacklist form shows the number's consent history.
         entry.invalidate_recordset()
-        self.assertEqual(entry.consent_event_ids, self._events())
+        self.assertEqual(entry.consent_event_ids, self._sms_consent_events())
         arch = Blacklist.get_views([(False, "form")])["views"]["form"]["arch"]
         self.assertIn("consent_event_ids", arch)
 
@@ -166,11 +143,11 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         for number, note in (("+33612345678", "Asked at the counter"), ("+33612345679", "Imported from optouts.csv"),
                              ("+33612345680", "Asked at the counter")):
             with self.subTest(number=number):
-                self.assertTrue(self._entry(number).active)
-                event = self._events(number)
+                self.assertTrue(self._sms_blacklist_entry(number).active)
+                event = self._sms_consent_events(number)
                 self.assertEqual((event.action, event.source, event.note, event.user_id),
                                  ("optout", "import", note, self.user_sms_admin))
-        self.assertEqual(self._events("+33612345670").mapped("source"), ["manual"],
+        self.assertEqual(self._sms_consent_events("+33612345670").mapped("source"), ["manual"],
                          "an already blacklisted number is left as it is")
 
     def test_import_reads_like_the_list_import(self):
@@ -180,7 +157,7 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         wizard = Import.create({"file_data": base64.b64encode(content), "country_id": self.env.ref("base.it").id})
         wizard.action_import()
         self.assertEqual((wizard.added_count, wizard.rejected_count), (1, 0))
-        self.assertEqual(self._events("+393471234567").note, "Detto al telefono, più volte")
+        self.assertEqual(self._sms_consent_events("+393471234567").note, "Detto al telefono, più volte")
         for content, message in (
             (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet"),
             (b" \n\n", "is empty"),
@@ -220,19 +197,6 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         self.assertTrue(response.text.startswith("number,active"))
 
     # ------------------------------------------------------------
-    # Pure helpers
-    # ------------------------------------------------------------
-
-    def test_helpers(self):
-        self.assertEqual(mask_number("+33612345678"), "+33 ••••••• 78")
-        self.assertEqual(mask_number("+3247012345"), "+32 •••••• 45")
-        accepted, rejected = parse_blacklist_csv("+33612345678,\"STOP, by mail\"\n0612345679\n", "FR")
-        self.assertEqual(accepted, [(1, "+33612345678", "STOP, by mail"), (2, "+33612345679", "")])
-        self.assertEqual(rejected, [])
-        accepted, rejected = parse_blacklist_csv("0612345679\n", None)
-        self.assertEqual((accepted, rejected), ([], [(1, "0612345679", "no_country", None)]))
-
-    # ------------------------------------------------------------
     # Mailing-list subscriptions
     # ------------------------------------------------------------
 
@@ -243,13 +207,13 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         )
         subscription = self.env["mailing.subscription"].search([("contact_id", "=", contact.id)])
         subscription.with_user(self.user_marketing).opt_out = True
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual((event.action, event.source, event.list_ids), ("optout", "manual", mailing_list))
         self.assertEqual(event.user_id, self.user_marketing)
         subscription.opt_out = True  # no change, nothing recorded
-        self.assertEqual(len(self._events()), 1)
+        self.assertEqual(len(self._sms_consent_events()), 1)
         subscription.opt_out = False
-        self.assertEqual(self._events().mapped("action"), ["optout", "optin"])
+        self.assertEqual(self._sms_consent_events().mapped("action"), ["optout", "optin"])
 
     def test_stock_optout_page_records_a_link_event(self):
         """Stock's page where the recipient retypes the number (SMS sent before this addon)."""
@@ -257,16 +221,9 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
         self.env["mailing.contact"].create(
             {"name": "Old", "mobile": "+33 6 12 34 56 78", "list_ids": [(4, mailing_list.id)]}
         )
-        mailing = self.env["mailing.mailing"].create({
-            "subject": "Old SMS", "mailing_type": "sms", "body_plaintext": "Hi",
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [(6, 0, mailing_list.ids)],
-        })
-        self.env["mailing.trace"].create({
-            "trace_type": "sms", "model": "mailing.contact", "res_id": mailing_list.contact_ids.id,
-            "mass_mailing_id": mailing.id, "sms_number": NUMBER, "sms_code": "abc", "trace_status": "sent",
-        })
+        mailing = self._create_sms_mailing("Hi", mailing_list, subject="Old SMS")
+        self._create_sms_trace(mailing, mailing_list.contact_ids, NUMBER, sms_code="abc", trace_status="sent")
         response = self.url_open(f"/sms/{mailing.id}/unsubscribe/abc?sms_number=%2B33612345678")
         self.assertEqual(response.status_code, 200)
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual((event.action, event.source, event.mailing_id), ("optout", "link", mailing))

@@ -8,65 +8,42 @@ from odoo.tools import SQL
 
 from ..tools import sms_tokens
 from ..tools.sms_delivery import CreditLedger, SmsMessage
-from .common import LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
+from .common import (
+    NUMBER_BE,
+    PRICES,
+    SHORT_BASE,
+    LocalGatewayMixin,
+    MockSmsGateway,
+    SmsMailingMixin,
+    SmsMarketingUsersMixin,
+    SmsSenderMixin,
+)
 
-PRICES = {"FR": 0.05, "BE": 0.08}
+# 23 French customers (+33 6 12 34 00 00 to +33 6 12 34 00 22), a Belgian, and a Twin with the first
+# customer's number: 24 numbers to send to, one duplicate.
+FRENCH = [f"+336123400{index:02d}" for index in range(23)]
 
 
-@tagged("post_install", "-at_install", "sms_delivery")
-class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
-    """The send cron against the project's real local gateway (an HTTP server in a subprocess)."""
+class SmsDeliveryCase(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, TransactionCase):
+    """The send cron's fixture: a default gateway (batches of 10), a default sender, 25 contacts."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._create_sms_users()
-        cls._start_local_gateway("--report-delay", "3600", "--seed", "7")
         cls.env.company.country_id = cls.env.ref("base.fr")
-        cls.env.company.sms_short_link_base = "https://go.example.com"
-        cls.gateway = cls.env["sms.gateway"].create({
-            "name": "Local", "provider": "jsonrpc", "base_url": cls.gateway_url, "account_token": "set in setUp",
-            "batch_size": 10, "is_default": True, "max_attempts": 30,
-        })
+        cls.env.company.sms_short_link_base = SHORT_BASE
+        cls.gateway = cls._create_sms_gateway("Local", batch_size=10, is_default=True, max_attempts=30)
         cls.sender = cls._create_sender("MyShop", is_default=True)
-        cls.mailing_list = cls.env["mailing.list"].create({"name": "Customers"})
-        cls.env["mailing.contact"].create([
-            {"name": f"Customer {index}", "mobile": f"+33 6 12 34 {index // 100:02d} {index % 100:02d}",
-             "list_ids": [(4, cls.mailing_list.id)]}
-            for index in range(23)
-        ] + [
-            {"name": "Belgian", "mobile": "+32 470 12 34 56", "list_ids": [(4, cls.mailing_list.id)]},
-            {"name": "Twin", "mobile": "+33 6 12 34 00 00", "list_ids": [(4, cls.mailing_list.id)]},
+        cls.mailing_list = cls._create_sms_list("Customers", [
+            *((f"Customer {index}", f"+33 6 12 34 {index // 100:02d} {index % 100:02d}") for index in range(23)),
+            ("Belgian", "+32 470 12 34 56"),
+            ("Twin", "+33 6 12 34 00 00"),
         ])
 
-    def setUp(self):
-        super().setUp()
-        # One gateway account per test: what it received is this test's alone.
-        self.token = f"tok_{self._testMethodName}"
-        self._gateway_create_account(self.token, 1000, price=0.05, country_prices=PRICES)
-        self.gateway.account_token = self.token
-
     def _mailing(self, body="Spring sale -20% at https://shop.example.com/sale?x=1 today", **vals):
-        return self.env["mailing.mailing"].with_user(self.user_marketing).create({
-            "subject": "Spring sale",
-            "mailing_type": "sms",
-            "body_plaintext": body,
-            "sms_allow_unsubscribe": True,
-            "sms_class": "flash",
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
-            **vals,
-        })
-
-    def _traces(self, mailing, status=None):
-        domain = [("mass_mailing_id", "=", mailing.id), ("trace_type", "=", "sms")]
-        if status:
-            domain.append(("trace_status", "=", status))
-        return self.env["mailing.trace"].search(domain)
-
-    def _received(self):
-        """What the gateway stored for our account, by uuid."""
-        return {message["uuid"]: message for message in self._gateway_admin(f"/_admin/messages?token={self.token}")}
+        vals = {"subject": "Spring sale", "sms_allow_unsubscribe": True, "sms_class": "flash", **vals}
+        return self._create_sms_mailing(body, self.mailing_list, user=self.user_marketing, **vals)
 
     def _run_cron_until_done(self, mailing, runs=40):
         for _run in range(runs):
@@ -79,6 +56,271 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
             ))
         self.fail(f"mailing still {mailing.state} after {runs} cron runs")
 
+    @staticmethod
+    def _sent_to_all(status="pending"):
+        """The traces of a complete send to the list: every number once, the Twin a duplicate."""
+        expected = {number: status for number in FRENCH[1:]}
+        expected[FRENCH[0]] = [status, ("cancel", "sms_duplicate")]
+        expected[NUMBER_BE] = status
+        return expected
+
+
+@tagged("post_install", "-at_install", "sms_delivery")
+class TestSmsDelivery(MockSmsGateway, SmsDeliveryCase):
+    """The send cron's logic (retries, credit, results, scheduling, quiet hours, test sends), the
+    gateway answered at the HTTP boundary by MockSmsGateway."""
+
+    def test_retries_exhausted_fail_as_server_error(self):
+        self.gateway.max_attempts = 2
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway(sim_error="transient") as gateway:
+            mailing.action_put_in_queue()
+            self._run_cron_until_done(mailing)
+            failed = self._sms_traces(mailing, "error")
+            self.assertEqual(len(failed), 24)
+            self.assertEqual(set(failed.mapped("failure_type")), {"sms_server"})
+            self.assertEqual(set(failed.mapped("sms_attempts")), {2})
+            self.assertIn("503", failed[0].failure_reason)
+            self.assertEqual(gateway.messages, {})
+            # The gateway is back: Retry (stock's button) sends the failed ones, same uuids.
+            gateway.sim_error = None
+            uuids = set(failed.mapped("sms_uuid"))
+            mailing.action_retry_failed()
+            self.assertEqual(mailing.state, "sending")
+            self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(set(self._sms_traces(mailing, "pending").mapped("sms_uuid")), uuids)
+        self.assertEqual(set(gateway.messages), uuids)
+        self.assertSmsTraces(mailing, self._sent_to_all(), content="Hello")
+
+    def test_server_error_and_lost_answer_retried_once(self):
+        """One number's message fails on the gateway's side once; a whole batch is taken by the gateway
+        but its answer is lost: both are retried with their uuids, and each is charged once."""
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway(nbr_t_error={FRENCH[3]: ["server_error", "accepted"],
+                                              NUMBER_BE: ["lost", "accepted"]}) as gateway:
+            mailing.action_put_in_queue()
+            self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertSmsTraces(mailing, self._sent_to_all(), content="Hello")
+        traces = self._sms_traces(mailing, "pending")
+        by_number = {trace.sms_number: trace for trace in traces}
+        self.assertEqual(by_number[FRENCH[3]].sms_attempts, 2)
+        self.assertEqual(by_number[NUMBER_BE].sms_attempts, 2)
+        self.assertAlmostEqual(by_number[NUMBER_BE].sms_credits, PRICES["BE"], msg="what the lost answer charged")
+        self.assertEqual(gateway.messages[by_number[NUMBER_BE].sms_uuid]["presented_count"], 2)
+        self.assertAlmostEqual(sum(traces.mapped("sms_credits")), 23 * PRICES["FR"] + PRICES["BE"])
+        self.assertAlmostEqual(gateway.balance, 1000 - 23 * PRICES["FR"] - PRICES["BE"])
+
+    def test_gateway_refuses_part_of_a_batch_for_credit(self):
+        """The gateway, not our estimate, runs out (another campaign spent the credit since our
+        balance was read): its insufficient_credit answers pause the mailing, nothing is lost,
+        and those messages go out after the top-up with the same uuids."""
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway(balance=0.05 * 5) as gateway:
+            mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
+            self.assertTrue(mailing.sms_waiting_credit)
+            self.assertFalse([request for request in gateway.requests if request["method"] == "send"])
+            mailing.action_sms_resume()
+            stale_ledger = CreditLedger({self.gateway.id: 1000.0})
+            self.assertTrue(mailing._sms_send_batch(stale_ledger))
+            self.assertTrue(mailing.sms_waiting_credit)
+            accepted = self._sms_traces(mailing, "pending")
+            refused = self._sms_traces(mailing, "outgoing").filtered(lambda t: t.failure_type == "sms_credit")
+            self.assertEqual(len(accepted) + len(refused), 10, "one batch of 10")
+            self.assertIn(len(accepted), (4, 5), "0.25 credits pay 5 French parts, or 3 and a Belgian one")
+            # The gateway took the messages in order until one could not be paid, then refused the rest.
+            [send] = [request for request in gateway.requests if request["method"] == "send"]
+            sent_uuids = [message["uuid"] for message in send["params"]["messages"]]
+            self.assertEqual([gateway.messages[uuid]["state"] for uuid in sent_uuids],
+                             ["accepted"] * len(accepted) + ["insufficient_credit"] * len(refused))
+            self.assertEqual(set(accepted.mapped("sms_uuid")), set(sent_uuids[:len(accepted)]))
+            self.assertAlmostEqual(gateway.balance, 0.25 - sum(accepted.mapped("sms_credits")))
+            self.assertLess(gateway.balance, 0.05, "not even one more French part")
+            refused_uuids = set(refused.mapped("sms_uuid"))
+            gateway.balance += 10  # top-up
+            self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(len(self._sms_traces(mailing, "pending")), 24)
+        self.assertLessEqual(refused_uuids, set(self._sms_traces(mailing, "pending").mapped("sms_uuid")))
+        self.assertEqual(len(gateway.messages), 24)
+        self.assertSmsGatewaySent([*FRENCH, NUMBER_BE], exact=True)
+        self.assertSmsTraces(mailing, self._sent_to_all())
+
+    def test_invalid_sender_and_number_format(self):
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway(senders=["Other"]):
+            mailing.action_put_in_queue()
+            self._run_cron_until_done(mailing)
+        failed = self._sms_traces(mailing, "error")
+        self.assertEqual(len(failed), 24)
+        self.assertEqual(set(failed.mapped("failure_type")), {"sms_sender_invalid"})
+        self.assertIn("MyShop", failed[0].failure_reason)
+        # A number the gateway finds malformed fails for good; the others go out.
+        other = self._mailing(body="Hello again")
+        with self.mockSmsGateway(nbr_t_error={FRENCH[5]: "wrong_number_format"}):
+            other.action_put_in_queue()
+            self._run_cron_until_done(other)
+        expected = self._sent_to_all()
+        expected[FRENCH[5]] = ("error", "sms_number_format")
+        self.assertSmsTraces(other, expected)
+
+    def test_scheduled_mailing_waits_for_its_time(self):
+        mailing = self._mailing(body="Hello", schedule_type="scheduled", schedule_date="2999-01-01 10:00:00")
+        with self.mockSmsGateway() as gateway:
+            mailing.action_schedule()
+            self.assertEqual(mailing.state, "in_queue")
+            cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+            triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+            self.assertIn("2999-01-01 10:00:00", [str(trigger.call_at) for trigger in triggers])
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
+        self.assertEqual(mailing.state, "in_queue")
+        self.assertFalse(self._sms_traces(mailing))
+        self.assertFalse([request for request in gateway.requests if request["method"] == "send"])
+
+    def test_test_send(self):
+        mailing = self._mailing(body="Hi {{ object.name }}, see https://shop.example.com/new")
+        with self.mockSmsGateway() as gateway:
+            wizard = self.env["mailing.sms.test"].with_user(self.user_marketing).create({
+                "mailing_id": mailing.id,
+                "numbers": "+33 6 99 99 99 01, 06 99 99 99 02;\n+33699999901\nnot-a-number",
+            })
+            action = wizard.action_send_sms()
+            self.assertIn("not-a-number", action["params"]["message"])
+            self.assertSmsGatewaySent(["+33699999901", "+33699999902"], exact=True, sender="MyShop")
+            content = self._sms_gateway_sent()[0]["content"]
+            self.assertTrue(content.startswith("Hi "), content)
+            self.assertNotIn("{{", content)
+            self.assertRegex(content, r"https://go\.example\.com/r/\w+/[\w-]{12}\n")
+            self.assertIn("https://go.example.com/sms/o/", content)
+            log = mailing.message_ids[0]
+            self.assertIn("Test SMS sent to +33699999901", log.body)
+            # Nothing was queued: no trace, and the cron sends nothing.
+            self.assertFalse(self._sms_traces(mailing))
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
+        self.assertEqual(len(gateway.messages), 2)
+
+    def test_dynamic_placeholders_rendered_per_recipient(self):
+        mailing = self._mailing(body="Hi {{ object.name }}!", sms_allow_unsubscribe=False,
+                                sms_sender_id=self._create_sender("36180", sender_type="short_number").id)
+        with self.mockSmsGateway():
+            mailing.action_put_in_queue()
+            self._run_cron_until_done(mailing)
+        contents = {message["number"]: message["content"] for message in self._sms_gateway_sent()}
+        self.assertEqual(contents[NUMBER_BE], "Hi Belgian!")
+        self.assertEqual(contents[FRENCH[7]], "Hi Customer 7!")
+        self.assertEqual(len(contents), 24)
+        self.assertSmsTraces(mailing, self._sent_to_all())
+
+    def test_early_and_repeated_delivery_reports(self):
+        """A report can arrive before the send call returns, and more than once."""
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway():
+            mailing.action_put_in_queue()
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
+        trace = self._sms_traces(mailing, "outgoing")[0]
+        Trace = self.env["mailing.trace"]
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
+        self.assertEqual(trace.trace_status, "sent")
+        # The send result that follows (accepted) does not downgrade the delivered status.
+        batch = [SmsMessage(trace.id, trace.sms_uuid, trace.sms_number, "FR", 1, 0, trace.res_id)]
+        mailing._sms_record_results(batch, {trace.sms_uuid: {"state": "accepted", "credits": 0.05}},
+                                    self.gateway, CreditLedger())
+        self.assertEqual((trace.trace_status, trace.sms_credits), ("sent", 0.05))
+        # Repeats are harmless; an older report does not overwrite a newer one.
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
+        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "undelivered", "2000-01-01 00:00:00"))
+        self.assertEqual(trace.trace_status, "sent")
+        self.assertFalse(Trace._sms_apply_delivery_report("0" * 32, "delivered"), "unknown uuid")
+
+    def test_cost_estimate_and_schedule_warning(self):
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway() as gateway:
+            mailing.action_sms_estimate_cost()
+            self.assertAlmostEqual(mailing.sms_cost_estimate, 23 * 0.05 + 0.08)
+            self.assertTrue(mailing.sms_cost_covered)
+            self.assertAlmostEqual(mailing.sms_cost_balance, 1000)
+            gateway.balance = 1
+            mailing.write({"schedule_type": "scheduled", "schedule_date": "2999-01-01 10:00:00"})
+            warning = mailing.action_schedule()
+            audience = self.env["mailing.sms.audience"].browse(warning["res_id"])
+            self.assertEqual(audience.confirm_action, "schedule")
+            self.assertEqual(mailing.state, "draft")
+            audience.action_confirm()
+        self.assertEqual(mailing.state, "in_queue")
+
+    def test_quiet_hours(self):
+        """Company window 08:00-21:00 in the recipient's local time: at 12:00 UTC Paris (13:00)
+        receives at once, New York (07:00) waits until 13:00 UTC."""
+        new_york = self.env["mailing.contact"].create(
+            {"name": "New Yorker", "mobile": "+1 212 555 0123", "list_ids": [(4, self.mailing_list.id)]}
+        )
+        self.env.company.write({"sms_quiet_hours": True, "sms_send_window_start": 8, "sms_send_window_end": 21})
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway():
+            with freeze_time("2026-01-15 12:00:00"):
+                mailing.action_put_in_queue()
+                self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+                waiting = self._sms_traces(mailing, "outgoing")
+                self.assertEqual(waiting.res_id, new_york.id)
+                self.assertEqual(str(waiting.sms_next_attempt), "2026-01-15 13:00:00")
+                self.assertEqual(waiting.sms_attempts, 0, "waiting for the window is not a failed attempt")
+                self.assertEqual(len(self._sms_traces(mailing, "pending")), 24)
+                self.assertNotIn("+12125550123", [message["number"] for message in self._sms_gateway_sent()])
+                cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
+                self.assertIn("2026-01-15 13:00:00", [
+                    str(t.call_at) for t in self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
+                ])
+            with freeze_time("2026-01-15 13:05:00"):
+                self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+            self.assertEqual(mailing.state, "done")
+            self.assertSmsGatewaySent(["+12125550123"])
+            # The mailing can override the company: send at any hour.
+            other = self._mailing(body="Night owls", sms_quiet_hours_mode="off")
+            with freeze_time("2026-01-15 03:00:00"):
+                other.action_put_in_queue()
+                self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(other.state, "done")
+        self.assertEqual(len(self._sms_traces(other, "pending")), 25)
+
+    def test_throughput_limit(self):
+        """20 messages per second: 24 messages in batches of 10 take at least 1.2 s (a lower
+        bound only; the speed target itself is measured in benchmarks/)."""
+        self.gateway.throughput = 20
+        mailing = self._mailing(body="Hello")
+        with self.mockSmsGateway():
+            mailing.action_put_in_queue()
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
+            started = time.monotonic()
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+            elapsed = time.monotonic() - started
+        self.assertEqual(mailing.state, "done")
+        self.assertGreaterEqual(elapsed, 1.15, "the gateway's throughput limit was not respected")
+
+
+@tagged("post_install", "-at_install", "sms_delivery")
+class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
+    """The send cron end to end against the project's real local gateway (an HTTP server in a
+    subprocess): what reaches it, what it charges, its faults and its credit."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._start_local_gateway("--report-delay", "3600", "--seed", "7")
+        cls.gateway.base_url = cls.gateway_url
+
+    def setUp(self):
+        super().setUp()
+        # One gateway account per test: what it received is this test's alone.
+        self.token = f"tok_{self._testMethodName}"
+        self._gateway_create_account(self.token, 1000, price=0.05, country_prices=PRICES)
+        self.gateway.account_token = self.token
+
+    def _received(self):
+        """What the gateway stored for our account, by uuid."""
+        return {message["uuid"]: message for message in self._gateway_admin(f"/_admin/messages?token={self.token}")}
+
     def test_send_happy_path(self):
         mailing = self._mailing()
         mailing.action_put_in_queue()
@@ -87,9 +329,10 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertTrue(self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)]), "Send triggers the cron")
         self._run_cron_until_done(mailing)
         self.assertEqual(mailing.state, "done")
-        sent = self._traces(mailing, "pending")
+        sent = self._sms_traces(mailing, "pending")
         self.assertEqual(len(sent), 24, "25 contacts, one duplicate number")
-        self.assertEqual(self._traces(mailing, "cancel").failure_type, "sms_duplicate")
+        self.assertEqual(self._sms_traces(mailing, "cancel").failure_type, "sms_duplicate")
+        self.assertSmsTraces(mailing, self._sent_to_all())
         received = self._received()
         self.assertEqual(set(received), set(sent.mapped("sms_uuid")), "every uuid reached the gateway")
         self.assertTrue(all(message["presented_count"] == 1 for message in received.values()))
@@ -125,7 +368,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         mailing = self._mailing(body="Hello")
         mailing.action_put_in_queue()
         self._run_cron_until_done(mailing)
-        sent = self._traces(mailing, "pending")
+        sent = self._sms_traces(mailing, "pending")
         self.assertEqual(len(sent), 24)
         received = self._received()
         self.assertEqual(set(received), set(sent.mapped("sms_uuid")))
@@ -135,26 +378,6 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self.assertAlmostEqual(stats["credits_charged"], 24 * 0.05 + 0.03, msg="each message charged once")
         self.assertGreater(max(sent.mapped("sms_attempts")), 1)
         self.assertAlmostEqual(sum(sent.mapped("sms_credits")), stats["credits_charged"])
-
-    def test_retries_exhausted_fail_as_server_error(self):
-        self._gateway_set_faults(fail_ratio=1.0)
-        self.gateway.max_attempts = 2
-        mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
-        self._run_cron_until_done(mailing)
-        failed = self._traces(mailing, "error")
-        self.assertEqual(len(failed), 24)
-        self.assertEqual(set(failed.mapped("failure_type")), {"sms_server"})
-        self.assertEqual(self._received(), {})
-        # The gateway is back: Retry (stock's button) sends the failed ones, same uuids.
-        self._gateway_set_faults(fail_ratio=0.0)
-        uuids = set(failed.mapped("sms_uuid"))
-        mailing.action_retry_failed()
-        self.assertEqual(mailing.state, "sending")
-        self._run_cron_until_done(mailing)
-        self.assertEqual(mailing.state, "done")
-        self.assertEqual(set(self._traces(mailing, "pending").mapped("sms_uuid")), uuids)
-        self.assertEqual(set(self._received()), uuids)
 
     def test_credit_runs_out_pause_topup_resume(self):
         self._gateway_create_account(self.token, 0.05 * 15, price=0.05, country_prices=PRICES)
@@ -176,7 +399,7 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self._run_cron_until_done(mailing)
         self.assertTrue(mailing.sms_waiting_credit)
         self.assertEqual(mailing.state, "sending")
-        sent_before = self._traces(mailing, "pending")
+        sent_before = self._sms_traces(mailing, "pending")
         self.assertEqual(len(sent_before), 10, "the first batch of 10 was paid, the second would not be")
         self.assertTrue(mailing.activity_ids.filtered(lambda a: "credit" in (a.summary or "")))
         # Nothing happens while the balance is short.
@@ -188,167 +411,8 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self._run_cron_until_done(mailing)
         self.assertFalse(mailing.sms_waiting_credit)
         self.assertEqual(mailing.state, "done")
-        sent = self._traces(mailing, "pending")
+        sent = self._sms_traces(mailing, "pending")
         self.assertEqual(len(sent), 24)
         received = self._received()
         self.assertEqual(set(received), set(sent.mapped("sms_uuid")))
         self.assertTrue(all(message["presented_count"] == 1 for message in received.values()))
-
-    def test_gateway_refuses_part_of_a_batch_for_credit(self):
-        """The gateway, not our estimate, runs out (another campaign spent the credit since our
-        balance was read): its insufficient_credit answers pause the mailing, nothing is lost,
-        and those messages go out after the top-up with the same uuids."""
-        self._gateway_create_account(self.token, 0.05 * 5, price=0.05, country_prices=PRICES)
-        mailing = self._mailing(body="Hello")
-        mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)  # materialises; then pauses (0.25 < 0.5)
-        self.assertTrue(mailing.sms_waiting_credit)
-        mailing.action_sms_resume()
-        stale_ledger = CreditLedger({self.gateway.id: 1000.0})
-        self.assertTrue(mailing._sms_send_batch(stale_ledger))
-        self.assertTrue(mailing.sms_waiting_credit)
-        accepted = self._traces(mailing, "pending")
-        refused = self._traces(mailing, "outgoing").filtered(lambda t: t.failure_type == "sms_credit")
-        self.assertEqual(len(accepted) + len(refused), 10, "one batch of 10")
-        self.assertIn(len(accepted), (4, 5), "0.25 credits pay 5 French parts, or 3 and a Belgian one")
-        refused_uuids = set(refused.mapped("sms_uuid"))
-        self._gateway_admin("/_admin/topup", {"token": self.token, "credits": 10})
-        self._run_cron_until_done(mailing)
-        self.assertEqual(mailing.state, "done")
-        self.assertEqual(len(self._traces(mailing, "pending")), 24)
-        self.assertLessEqual(refused_uuids, set(self._traces(mailing, "pending").mapped("sms_uuid")))
-        received = self._received()
-        self.assertEqual(len(received), 24)
-        self.assertTrue(all(message["state"] == "accepted" for message in received.values()))
-
-    def test_invalid_sender_and_number_format(self):
-        self._gateway_create_account(self.token, 1000, price=0.05, country_prices=PRICES, senders=["Other"])
-        mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
-        self._run_cron_until_done(mailing)
-        failed = self._traces(mailing, "error")
-        self.assertEqual(len(failed), 24)
-        self.assertEqual(set(failed.mapped("failure_type")), {"sms_sender_invalid"})
-        self.assertIn("MyShop", failed[0].failure_reason)
-
-    def test_scheduled_mailing_waits_for_its_time(self):
-        mailing = self._mailing(body="Hello", schedule_type="scheduled", schedule_date="2999-01-01 10:00:00")
-        mailing.action_schedule()
-        self.assertEqual(mailing.state, "in_queue")
-        cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
-        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])
-        self.assertIn("2999-01-01 10:00:00", [str(trigger.call_at) for trigger in triggers])
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
-        self.assertEqual(mailing.state, "in_queue")
-        self.assertFalse(self._traces(mailing))
-
-    def test_test_send(self):
-        mailing = self._mailing(body="Hi {{ object.name }}, see https://shop.example.com/new")
-        wizard = self.env["mailing.sms.test"].with_user(self.user_marketing).create({
-            "mailing_id": mailing.id,
-            "numbers": "+33 6 99 99 99 01, 06 99 99 99 02;\n+33699999901\nnot-a-number",
-        })
-        action = wizard.action_send_sms()
-        self.assertIn("not-a-number", action["params"]["message"])
-        received = list(self._received().values())
-        self.assertEqual(sorted(message["number"] for message in received), ["+33699999901", "+33699999902"])
-        content = received[0]["content"]
-        self.assertTrue(content.startswith("Hi "), content)
-        self.assertNotIn("{{", content)
-        self.assertRegex(content, r"https://go\.example\.com/r/\w+/[\w-]{12}\n")
-        self.assertIn("https://go.example.com/sms/o/", content)
-        self.assertEqual(received[0]["sender"], "MyShop")
-        log = mailing.message_ids[0]
-        self.assertIn("Test SMS sent to +33699999901", log.body)
-        # Nothing was queued: no trace, and the cron sends nothing.
-        self.assertFalse(self._traces(mailing))
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=5)
-        self.assertEqual(len(self._received()), 2)
-
-    def test_dynamic_placeholders_rendered_per_recipient(self):
-        mailing = self._mailing(body="Hi {{ object.name }}!", sms_allow_unsubscribe=False,
-                                sms_sender_id=self._create_sender("36180", sender_type="short_number").id)
-        mailing.action_put_in_queue()
-        self._run_cron_until_done(mailing)
-        contents = {message["number"]: message["content"] for message in self._received().values()}
-        self.assertEqual(contents["+32470123456"], "Hi Belgian!")
-        self.assertEqual(len(contents), 24)
-
-    def test_early_and_repeated_delivery_reports(self):
-        """A report can arrive before the send call returns, and more than once."""
-        mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
-        trace = self._traces(mailing, "outgoing")[0]
-        Trace = self.env["mailing.trace"]
-        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
-        self.assertEqual(trace.trace_status, "sent")
-        # The send result that follows (accepted) does not downgrade the delivered status.
-        batch = [SmsMessage(trace.id, trace.sms_uuid, trace.sms_number, "FR", 1, 0, trace.res_id)]
-        mailing._sms_record_results(batch, {trace.sms_uuid: {"state": "accepted", "credits": 0.05}},
-                                    self.gateway, CreditLedger())
-        self.assertEqual((trace.trace_status, trace.sms_credits), ("sent", 0.05))
-        # Repeats are harmless; an older report does not overwrite a newer one.
-        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
-        self.assertTrue(Trace._sms_apply_delivery_report(trace.sms_uuid, "undelivered", "2000-01-01 00:00:00"))
-        self.assertEqual(trace.trace_status, "sent")
-        self.assertFalse(Trace._sms_apply_delivery_report("0" * 32, "delivered"), "unknown uuid")
-
-    def test_cost_estimate_and_schedule_warning(self):
-        mailing = self._mailing(body="Hello")
-        mailing.action_sms_estimate_cost()
-        self.assertAlmostEqual(mailing.sms_cost_estimate, 23 * 0.05 + 0.08)
-        self.assertTrue(mailing.sms_cost_covered)
-        self.assertAlmostEqual(mailing.sms_cost_balance, 1000)
-        self._gateway_create_account(self.token, 1, price=0.05, country_prices=PRICES)
-        mailing.write({"schedule_type": "scheduled", "schedule_date": "2999-01-01 10:00:00"})
-        warning = mailing.action_schedule()
-        audience = self.env["mailing.sms.audience"].browse(warning["res_id"])
-        self.assertEqual(audience.confirm_action, "schedule")
-        self.assertEqual(mailing.state, "draft")
-        audience.action_confirm()
-        self.assertEqual(mailing.state, "in_queue")
-
-    def test_quiet_hours(self):
-        """Company window 08:00-21:00 in the recipient's local time: at 12:00 UTC Paris (13:00)
-        receives at once, New York (07:00) waits until 13:00 UTC."""
-        new_york = self.env["mailing.contact"].create(
-            {"name": "New Yorker", "mobile": "+1 212 555 0123", "list_ids": [(4, self.mailing_list.id)]}
-        )
-        self.env.company.write({"sms_quiet_hours": True, "sms_send_window_start": 8, "sms_send_window_end": 21})
-        mailing = self._mailing(body="Hello")
-        with freeze_time("2026-01-15 12:00:00"):
-            mailing.action_put_in_queue()
-            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
-            waiting = self._traces(mailing, "outgoing")
-            self.assertEqual(waiting.res_id, new_york.id)
-            self.assertEqual(str(waiting.sms_next_attempt), "2026-01-15 13:00:00")
-            self.assertEqual(waiting.sms_attempts, 0, "waiting for the window is not a failed attempt")
-            self.assertEqual(len(self._traces(mailing, "pending")), 24)
-            cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send")
-            self.assertIn("2026-01-15 13:00:00",
-                          [str(t.call_at) for t in self.env["ir.cron.trigger"].search([("cron_id", "=", cron.id)])])
-        with freeze_time("2026-01-15 13:05:00"):
-            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
-        self.assertEqual(mailing.state, "done")
-        self.assertIn("+12125550123", [m["number"] for m in self._received().values()])
-        # The mailing can override the company: send at any hour.
-        other = self._mailing(body="Night owls", sms_quiet_hours_mode="off")
-        with freeze_time("2026-01-15 03:00:00"):
-            other.action_put_in_queue()
-            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
-        self.assertEqual(other.state, "done")
-        self.assertEqual(len(self._traces(other, "pending")), 25)
-
-    def test_throughput_limit(self):
-        """20 messages per second: 24 messages in batches of 10 take at least 1.2 s (a lower
-        bound only; the speed target itself is measured in benchmarks/)."""
-        self.gateway.throughput = 20
-        mailing = self._mailing(body="Hello")
-        mailing.action_put_in_queue()
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
-        started = time.monotonic()
-        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
-        elapsed = time.monotonic() - started
-        self.assertEqual(mailing.state, "done")
-        self.assertGreaterEqual(elapsed, 1.15, "the gateway's throughput limit was not respected")

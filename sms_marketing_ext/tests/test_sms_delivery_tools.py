@@ -1,5 +1,3 @@
-import doctest
-
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
@@ -22,14 +20,7 @@ DEFAULT_PRICE = 0.05
 @tagged("at_install", "sms_delivery_tools")
 class TestSmsDeliveryTools(BaseCase):
     """The pure rules of the send cron (``tools/sms_delivery.py``), the send window's check and
-    the gateway errors' tree, without a database."""
-
-    def test_doctests(self):
-        for module in (sms_delivery, sms_quiet_hours):
-            with self.subTest(module=module.__name__):
-                result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-                self.assertGreater(result.attempted, 0, "the module has examples")
-                self.assertEqual(result.failed, 0)
+    the gateway errors' tree, without a database (their doctests run in test_sms_tools_doctests)."""
 
     def test_backoff_doubles_up_to_an_hour(self):
         waits = [backoff_seconds(attempts) for attempts in range(12)]

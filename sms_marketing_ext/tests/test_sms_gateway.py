@@ -15,12 +15,9 @@ from ..tools.sms_gateway_api import (
     GatewayResponseError,
     GatewayTransientError,
     SmsGatewayApi,
-    gateway_error,
     iap_state_to_protocol,
-    sign,
-    verify_signature,
 )
-from .common import LocalGatewayMixin, SmsMarketingUsersMixin
+from .common import LocalGatewayMixin, SmsMailingMixin, SmsMarketingUsersMixin
 
 # Account tokens of the throw-away local gateway, not credentials.
 TOKEN = "tok_sms_gateway_tests"  # noqa: S105
@@ -58,7 +55,7 @@ class _HtmlHandler(BaseHTTPRequestHandler):
 
 
 @tagged("post_install", "-at_install", "sms_gateway")
-class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, TransactionCase):
+class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, SmsMailingMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -66,9 +63,7 @@ class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, TransactionCase)
         cls._start_local_gateway("--report-delay", "3600")
         cls._gateway_create_account(TOKEN, 100, price=DEFAULT_PRICE, country_prices=COUNTRY_PRICES)
         cls._gateway_create_account(POOR_TOKEN, 0)
-        cls.gateway = cls.env["sms.gateway"].create(
-            {"name": "Local gateway", "provider": "jsonrpc", "base_url": cls.gateway_url, "account_token": TOKEN}
-        )
+        cls.gateway = cls._create_sms_gateway("Local gateway", cls.gateway_url, TOKEN, webhook_secret=None)
 
     def _api(self, token=TOKEN, **kwargs):
         api = SmsGatewayApi(self.gateway_url, token, **kwargs)
@@ -179,24 +174,6 @@ class TestSmsGateway(LocalGatewayMixin, SmsMarketingUsersMixin, TransactionCase)
         api.balance()
         api.prices()
         self.assertEqual(len(api.session.adapters["http://"].poolmanager.pools), 1)
-
-    def test_signature_helpers(self):
-        body = b'{"uuid":"0123456789abcdef0123456789abcdef","state":"delivered","at":"2024-05-01T12:00:00Z"}'
-        signature = sign("s3cret", body)
-        self.assertRegex(signature, r"^[0-9a-f]{64}$")
-        self.assertTrue(verify_signature("s3cret", body, signature))
-        self.assertTrue(verify_signature("s3cret", body, signature.upper()))
-        self.assertFalse(verify_signature("s3cret", body + b" ", signature))
-        self.assertFalse(verify_signature("other", body, signature))
-        self.assertFalse(verify_signature("s3cret", body, None))
-        self.assertFalse(verify_signature("s3cret", body, ""))
-        self.assertFalse(verify_signature("", body, sign("", body)), "no secret never verifies")
-        self.assertFalse(verify_signature("s3cret", body, "é" * 64))
-
-    def test_error_names(self):
-        self.assertIsInstance(gateway_error("odoo.exceptions.AccessError", "bad"), GatewayAccessError)
-        error = gateway_error("RateLimitError", "slow down")
-        self.assertEqual((type(error), error.name, error.message), (GatewayError, "RateLimitError", "slow down"))
 
     # ------------------------------------------------------------
     # Odoo IAP adapter (no network here: mapping only)

@@ -1,29 +1,19 @@
 import re
-from pathlib import Path
 from urllib.parse import urlencode
 
-from odoo import tools
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
 from odoo.tools.safe_eval import safe_eval
 
-from ..tools import sms_links, sms_tokens
-from ..tools.sms_bots import is_bot
-from ..tools.sms_redirect import with_utm_params
-from .common import SmsMarketingUsersMixin
+from ..tools import sms_tokens
+from .common import BROWSER, PREVIEW, SHORT_BASE, WHATSAPP, SmsMailingMixin, SmsMarketingUsersMixin
 
-SHORT_BASE = "https://go.example.com"
 TRICKY_URL = "https://ex.com/a,b?x=1&y=2,3#frag"
 PLAIN_URL = "https://shop.example.com/p/42"
-BROWSER = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Version/17.0 Mobile/15E148 Safari/604.1"
-)
-WHATSAPP = "WhatsApp/2.23.20.0 A"
 LINK_RE = re.compile(re.escape(SHORT_BASE) + r"(/r/[A-Za-z0-9]+/[A-Za-z0-9_-]+)")
 
 
-class SmsLinksCase(SmsMarketingUsersMixin, HttpCase):
+class SmsLinksCase(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -35,27 +25,10 @@ class SmsLinksCase(SmsMarketingUsersMixin, HttpCase):
 
     @classmethod
     def _new_mailing(cls, body, subject="Links mailing"):
-        return cls.env["mailing.mailing"].create(
-            {
-                "subject": subject,
-                "mailing_type": "sms",
-                "body_plaintext": body,
-                "mailing_model_id": cls.env["ir.model"]._get_id("res.partner"),
-            }
-        )
+        return cls._create_sms_mailing(body, model="res.partner", subject=subject)
 
     def _trace(self, partner=None, mailing=None):
-        partner = partner or self.partner
-        return self.env["mailing.trace"].create(
-            {
-                "trace_type": "sms",
-                "model": "res.partner",
-                "res_id": partner.id,
-                "mass_mailing_id": (mailing or self.mailing).id,
-                "trace_status": "pending",
-                "sms_number": partner.mobile,
-            }
-        )
+        return self._create_sms_trace(mailing or self.mailing, partner or self.partner)
 
     def _links(self, trace):
         """The paths of the tracked links in ``trace``'s SMS, as sent."""
@@ -77,37 +50,8 @@ class SmsLinksCase(SmsMarketingUsersMixin, HttpCase):
 @tagged("post_install", "-at_install", "sms_links")
 class TestSmsLinks(SmsLinksCase):
     # ------------------------------------------------------------
-    # URL detection
+    # Counting
     # ------------------------------------------------------------
-
-    def test_url_regex_keeps_commas_in_paths(self):
-        self.assertEqual(re.findall(tools.TEXT_URL_REGEX, f"Go {TRICKY_URL} now"), ["https://ex.com/a"],
-                         "stock's pattern cuts the URL at the comma of its path")
-        cases = {
-            f"Go {TRICKY_URL} now": [TRICKY_URL],
-            f"{TRICKY_URL}": [TRICKY_URL],
-            "Photos https://cdn.ex.com/img/w_300,h_200/cat.jpg!": ["https://cdn.ex.com/img/w_300,h_200/cat.jpg"],
-            "Matrix https://ex.com/map;lat=1;lon=2 here": ["https://ex.com/map;lat=1;lon=2"],
-            "See https://ex.com/a, then https://ex.com/b; or https://ex.com/c!": [
-                "https://ex.com/a", "https://ex.com/b", "https://ex.com/c"
-            ],
-            # As stock, a query runs to the next space.
-            "Query https://ex.com/s?q=a,b&r=1#top, bye": ["https://ex.com/s?q=a,b&r=1#top,"],
-            "Fragment https://ex.com/doc#part-2 end": ["https://ex.com/doc#part-2"],
-            "no link here, http:/broken": [],
-        }
-        for body, urls in cases.items():
-            with self.subTest(body=body):
-                self.assertEqual(sms_links.split_links(body)[1], urls)
-                literals, found = sms_links.split_links(body)
-                rebuilt = "".join(literal + url for literal, url in zip(literals, [*found, ""], strict=True))
-                self.assertEqual(rebuilt, body, "cutting the body around its links loses nothing")
-
-    def test_url_regex_same_in_js(self):
-        js = (Path(__file__).parents[1] / "static/src/js/sms_counter_field.js").read_text()
-        match = re.search(r"^const TEXT_URL_REGEX = /(.+)/g;$", js, re.MULTILINE)
-        self.assertTrue(match, "the JS counter declares TEXT_URL_REGEX")
-        self.assertEqual(match.group(1).replace("\\/", "/"), sms_links.TEXT_URL_REGEX)
 
     def test_counted_length_is_sent_length_with_tricky_urls(self):
         trace = self._trace()
@@ -156,13 +100,6 @@ class TestSmsLinks(SmsLinksCase):
         mailing = self.mailing
         utms = urlencode([("utm_source", mailing.source_id.name), ("utm_medium", mailing.medium_id.name)])
         self.assertEqual(location, f"https://ex.com/a,b?x=1&y=2,3&{utms}#frag")
-        self.assertEqual(
-            with_utm_params("https://ex.com/?utm_source=mine&a=1", [("utm_source", "x"), ("utm_medium", "SMS")]),
-            "https://ex.com/?utm_source=mine&a=1&utm_medium=SMS",
-            "UTM parameters already in the URL are kept as they are",
-        )
-        self.assertEqual(with_utm_params("https://ex.com/p#f", [("utm_medium", "SMS")]),
-                         "https://ex.com/p?utm_medium=SMS#f")
 
     def test_click_attributed_to_the_right_trace(self):
         self._no_utm()
@@ -210,7 +147,7 @@ class TestSmsLinks(SmsLinksCase):
         self._no_utm()
         trace = self._trace()
         tricky = self._links(trace)[0]
-        for user_agent in (WHATSAPP, "facebookexternalhit/1.1 Facebot Twitterbot/1.0", "Slackbot-LinkExpanding 1.0"):
+        for user_agent in (WHATSAPP, PREVIEW, "Slackbot-LinkExpanding 1.0"):
             response = self._click(tricky, user_agent=user_agent)
             self.assertEqual((response.status_code, response.headers["Location"]), (302, TRICKY_URL),
                              "previews are redirected too")
@@ -247,56 +184,6 @@ class TestSmsLinks(SmsLinksCase):
             {"link_id": tracker.id, "campaign_id": campaign.id, "is_bot": False},
         ])
         self.assertEqual(campaign.click_count, 1)
-
-    def test_is_bot(self):
-        bots = [
-            WHATSAPP,
-            "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-            "facebookexternalhit/1.1 Facebot Twitterbot/1.0",
-            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-            "Twitterbot/1.0",
-            "TelegramBot (like TwitterBot)",
-            "Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
-            "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
-            "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) BingPreview/1.0b",
-            "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.12026; Pro)",
-            "Microsoft-CryptoAPI/10.0",
-            "Mozilla/5.0 (Linux; Android 11) AppleWebKit/537.36 (KHTML, like Gecko) Google-Read-Aloud",
-            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; Google-PageRenderer "
-            "Google (+https://developers.google.com/+/web/snippet/))",
-            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-            "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-            "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
-            "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
-            "Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) HeadlessChrome/120.0.0.0 Safari/537.36",
-            "curl/8.4.0",
-            "Wget/1.21.4",
-            "python-requests/2.31.0",
-            "Go-http-client/2.0",
-            "",
-            None,
-        ]
-        people = [
-            BROWSER,
-            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile "
-            "Safari/537.36",
-            "Mozilla/5.0 (Linux; Android 9; CUBOT P30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/90.0 Mobile "
-            "Safari/537.36",
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-            "Mobile/15E148 [FBAN/FBIOS;FBAV/430.0]",
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
-            "Mozilla/5.0 (Linux; Android 13; SM-A536B) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "SamsungBrowser/23.0 Chrome/115.0 Mobile Safari/537.36",
-        ]
-        for user_agent in bots:
-            with self.subTest(bot=user_agent):
-                self.assertTrue(is_bot(user_agent))
-        for user_agent in people:
-            with self.subTest(person=user_agent):
-                self.assertFalse(is_bot(user_agent))
-                self.assertTrue(is_bot(user_agent, "HEAD"), "browsers follow links with GET")
 
     # ------------------------------------------------------------
     # Analytics

@@ -3,18 +3,14 @@ import re
 from odoo.tests import HttpCase, tagged
 
 from ..tools import sms_tokens
-from .common import SmsMarketingUsersMixin
+from .common import BROWSER, NUMBER, PREVIEW, SHORT_BASE, SmsMailingMixin, SmsMarketingUsersMixin
 
-SHORT_BASE = "https://go.example.com"
-NUMBER = "+33612345678"
 OPTOUT_RE = re.compile(re.escape(SHORT_BASE) + r"(/sms/o/[A-Za-z0-9_-]+)")
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-PREVIEW = "facebookexternalhit/1.1 Facebot Twitterbot/1.0"  # what iMessage sends for link previews
-BROWSER = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile"
 
 
 @tagged("post_install", "-at_install", "sms_optout")
-class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
+class TestSmsOptout(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -28,37 +24,12 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         cls.twin = cls.env["mailing.contact"].create(
             {"name": "Sam again", "mobile": "+33 6 12 34 56 78", "list_ids": [(6, 0, cls.list_b.ids)]}
         )
-        cls.list_mailing = cls.env["mailing.mailing"].create(
-            {
-                "subject": "List mailing",
-                "mailing_type": "sms",
-                "body_plaintext": "Hello",
-                "sms_allow_unsubscribe": True,
-                "mailing_model_id": cls.env["ir.model"]._get_id("mailing.list"),
-                "contact_list_ids": [(6, 0, (cls.list_a | cls.list_b).ids)],
-            }
+        cls.list_mailing = cls._create_sms_mailing(
+            "Hello", cls.list_a | cls.list_b, subject="List mailing", sms_allow_unsubscribe=True
         )
         cls.partner = cls.env["res.partner"].create({"name": "Pat", "mobile": "+33612345699"})
-        cls.partner_mailing = cls.env["mailing.mailing"].create(
-            {
-                "subject": "Partner mailing",
-                "mailing_type": "sms",
-                "body_plaintext": "Hello",
-                "sms_allow_unsubscribe": True,
-                "mailing_model_id": cls.env["ir.model"]._get_id("res.partner"),
-            }
-        )
-
-    def _trace(self, mailing, record, number):
-        return self.env["mailing.trace"].create(
-            {
-                "trace_type": "sms",
-                "model": record._name,
-                "res_id": record.id,
-                "mass_mailing_id": mailing.id,
-                "trace_status": "pending",
-                "sms_number": number,
-            }
+        cls.partner_mailing = cls._create_sms_mailing(
+            "Hello", model="res.partner", subject="Partner mailing", sms_allow_unsubscribe=True
         )
 
     def _optout_path(self, trace):
@@ -85,11 +56,8 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         self.env.invalidate_all()
         return self._subscriptions().filtered("opt_out").list_id
 
-    def _events(self, number=NUMBER):
-        return self.env["sms.consent.event"].search([("number", "=", number)], order="id")
-
     def test_previews_show_the_page_and_change_nothing(self):
-        path = self._optout_path(self._trace(self.list_mailing, self.contact, NUMBER))
+        path = self._optout_path(self._create_sms_trace(self.list_mailing, self.contact, NUMBER))
         for user_agent in (PREVIEW, "WhatsApp/2.23.20.0", "Slackbot-LinkExpanding 1.0", ""):
             response = self._get(path, user_agent)
             self.assertEqual(response.status_code, 200)
@@ -100,28 +68,28 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
             self.assertNotIn("Other list", response.text)
             self.assertIn('id="sms_optout_button"', response.text)
         self.assertFalse(self._opted_out_lists(), "link previews unsubscribe nobody")
-        self.assertFalse(self._events())
+        self.assertFalse(self._sms_consent_events())
 
     def test_one_click_optout_and_undo(self):
-        trace = self._trace(self.list_mailing, self.contact, NUMBER)
+        trace = self._create_sms_trace(self.list_mailing, self.contact, NUMBER)
         path = self._optout_path(trace)
         response = self._get(path)
         self.assertEqual(response.status_code, 200)
         self.assertIn('id="sms_optout_done"', response.text, "one click: the person is opted out")
         self.assertIn("Undo", response.text)
         self.assertEqual(self._opted_out_lists(), self.list_a | self.list_b)
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual((event.action, event.source, event.mailing_id), ("optout", "link", self.list_mailing))
         again = self._get(path)
         self.assertIn("It already was", again.text)
-        self.assertEqual(len(self._events()), 1, "opening the link again records nothing more")
+        self.assertEqual(len(self._sms_consent_events()), 1, "opening the link again records nothing more")
         undo = self._post(path, "optin")
         self.assertIn('id="sms_optin_done"', undo.text)
         self.assertFalse(self._opted_out_lists())
-        self.assertEqual(self._events().mapped("action"), ["optout", "optin"])
+        self.assertEqual(self._sms_consent_events().mapped("action"), ["optout", "optin"])
 
     def test_optout_lists_replay_and_undo(self):
-        trace = self._trace(self.list_mailing, self.contact, NUMBER)
+        trace = self._create_sms_trace(self.list_mailing, self.contact, NUMBER)
         path = self._optout_path(trace)
         response = self._post(path, "optout")
         self.assertEqual(response.status_code, 200)
@@ -129,7 +97,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         self.assertIn("Undo", response.text)
         self.assertEqual(self._opted_out_lists(), self.list_a | self.list_b,
                          "both contacts with the number are out of the mailing's lists, not of others")
-        event = self._events()
+        event = self._sms_consent_events()
         self.assertEqual(len(event), 1)
         self.assertEqual((event.action, event.source, event.mailing_id), ("optout", "link", self.list_mailing))
         self.assertEqual(event.list_ids, self.list_a | self.list_b)
@@ -139,7 +107,7 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         replay = self._post(path, "optout")
         self.assertEqual(replay.status_code, 200)
         self.assertIn("It already was", replay.text)
-        self.assertEqual(len(self._events()), 1, "a replayed token records nothing more")
+        self.assertEqual(len(self._sms_consent_events()), 1, "a replayed token records nothing more")
         self.assertEqual(self._opted_out_lists(), self.list_a | self.list_b)
 
         page = self._get(path, PREVIEW)
@@ -150,35 +118,35 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
         self.assertEqual(undo.status_code, 200)
         self.assertIn('id="sms_optin_done"', undo.text)
         self.assertFalse(self._opted_out_lists())
-        events = self._events()
+        events = self._sms_consent_events()
         self.assertEqual(events.mapped("action"), ["optout", "optin"])
         self.assertEqual(events[1].source, "link")
         self.assertEqual(events[1].list_ids, self.list_a | self.list_b)
 
     def test_optout_blacklists_without_lists(self):
         number = self.partner.mobile
-        path = self._optout_path(self._trace(self.partner_mailing, self.partner, number))
+        path = self._optout_path(self._create_sms_trace(self.partner_mailing, self.partner, number))
         page = self._get(path, PREVIEW)
         self.assertIn("Stop all SMS", page.text)
         self._post(path, "optout")
         entry = self.env["phone.blacklist"].search([("number", "=", number)])
         self.assertTrue(entry.active)
-        event = self._events(number)
+        event = self._sms_consent_events(number)
         self.assertEqual((event.action, event.source, event.mailing_id, event.blacklist_id),
                          ("optout", "link", self.partner_mailing, entry))
         self.assertIn("opt-out link", entry.message_ids[:1].body)
 
         self._post(path, "optout")
-        self.assertEqual(len(self._events(number)), 1, "replay: nothing more")
+        self.assertEqual(len(self._sms_consent_events(number)), 1, "replay: nothing more")
 
         self._post(path, "optin")
         entry.invalidate_recordset()
         self.assertFalse(entry.active, "Undo lifts the blacklist")
-        self.assertEqual(self._events(number).mapped("action"), ["optout", "optin"])
-        self.assertEqual(self._events(number).mapped("source"), ["link", "link"])
+        self.assertEqual(self._sms_consent_events(number).mapped("action"), ["optout", "optin"])
+        self.assertEqual(self._sms_consent_events(number).mapped("source"), ["link", "link"])
 
     def test_wrong_or_tampered_token(self):
-        trace = self._trace(self.list_mailing, self.contact, NUMBER)
+        trace = self._create_sms_trace(self.list_mailing, self.contact, NUMBER)
         path = self._optout_path(trace)
         token = path.rsplit("/", 1)[1]
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
@@ -199,11 +167,11 @@ class TestSmsOptout(SmsMarketingUsersMixin, HttpCase):
                 posted = self.url_open(f"/sms/o/{bad}", data={"action": "optout", "csrf_token": csrf})
                 self.assertEqual(posted.status_code, 404)
         self.assertFalse(self._opted_out_lists())
-        self.assertFalse(self._events())
+        self.assertFalse(self._sms_consent_events())
 
     def test_post_needs_csrf_and_action(self):
-        path = self._optout_path(self._trace(self.list_mailing, self.contact, NUMBER))
+        path = self._optout_path(self._create_sms_trace(self.list_mailing, self.contact, NUMBER))
         self.assertEqual(self._post(path, "optout", csrf=False).status_code, 400, "forged cross-site form")
         self.assertEqual(self._post(path, "delete").status_code, 400, "unknown action")
         self.assertFalse(self._opted_out_lists())
-        self.assertFalse(self._events())
+        self.assertFalse(self._sms_consent_events())

@@ -1,19 +1,16 @@
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
-from .common import SmsMarketingUsersMixin
+from .common import SmsMailingMixin, SmsMarketingUsersMixin
 
 
 @tagged("post_install", "-at_install", "sms_statistics")
-class TestSmsStatistics(SmsMarketingUsersMixin, TransactionCase):
+class TestSmsStatistics(SmsMarketingUsersMixin, SmsMailingMixin, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls._create_sms_users()
-        cls.mailing = cls.env["mailing.mailing"].create({
-            "subject": "Stats", "mailing_type": "sms", "body_plaintext": "Hi", "state": "done",
-            "mailing_model_id": cls.env["ir.model"]._get_id("res.partner"),
-        })
+        cls.mailing = cls._create_sms_mailing("Hi", model="res.partner", subject="Stats", state="done")
         partner = cls.env["res.partner"].create({"name": "Someone"})
         outcomes = [
             ("sent", False, 0.05, True),  # delivered and clicked

@@ -5,71 +5,39 @@ from datetime import datetime
 
 from odoo.tests import HttpCase, tagged
 
-from ..tools.sms_gateway_api import SIGNATURE_HEADER, parse_utc_datetime, sign
-from ..tools.sms_keywords import classify_inbound, normalize_sender_number
-from .common import LocalGatewayMixin
+from ..tools.sms_gateway_api import sign
+from .common import NUMBER, WEBHOOK_SECRET, LocalGatewayMixin, SmsMailingMixin
 
 # Secrets of the throw-away local gateway and test gateway record, not credentials.
-SECRET = "webhook-secret-for-tests"  # noqa: S105
+SECRET = WEBHOOK_SECRET
 OTHER_SECRET = "not-the-secret"  # noqa: S105
 TOKEN = "tok_sms_webhooks"  # noqa: S105
 REPORTS_TOKEN = "tok_sms_webhooks_reports"  # noqa: S105
-NUMBER = "+33612345678"
 
 
 @tagged("post_install", "-at_install", "sms_webhooks")
-class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
+class TestSmsWebhooks(LocalGatewayMixin, SmsMailingMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         # Reports are due at once and always 'delivered', for the end-to-end test.
         cls._start_local_gateway("--report-delay", "0", "--delivered-ratio", "1")
-        cls.gateway = cls.env["sms.gateway"].create(
-            {
-                "name": "Webhook gateway",
-                "provider": "jsonrpc",
-                "base_url": "http://127.0.0.1:9",
-                "account_token": TOKEN,
-                "webhook_secret": SECRET,
-            }
-        )
+        cls.gateway = cls._create_sms_gateway("Webhook gateway", account_token=TOKEN)
         cls.partner = cls.env["res.partner"].create({"name": "Sam Recipient", "mobile": NUMBER})
-        cls.mailing = cls.env["mailing.mailing"].create(
-            {"subject": "Webhook mailing", "mailing_type": "sms", "body_plaintext": "Hello",
-             "sms_gateway_id": cls.gateway.id}
-        )
+        cls.mailing = cls._create_sms_mailing(subject="Webhook mailing", sms_gateway_id=cls.gateway.id)
 
     def _new_trace(self):
-        return self.env["mailing.trace"].create(
-            {
-                "trace_type": "sms",
-                "model": "res.partner",
-                "res_id": self.partner.id,
-                "mass_mailing_id": self.mailing.id,
-                "trace_status": "pending",
-                "sms_uuid": uuid.uuid4().hex,
-                "sms_number": NUMBER,
-            }
-        )
+        return self._create_sms_trace(self.mailing, self.partner, sms_uuid=uuid.uuid4().hex)
 
     def _url(self, kind, gateway=None):
         return f"/sms_marketing_ext/webhook/{(gateway or self.gateway).id}/{kind}"
 
     def _post(self, kind, payload, secret=SECRET, signature=None, gateway=None):
-        body = payload if isinstance(payload, bytes) else json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
-        if signature is None and secret is not None:
-            signature = sign(secret, body)
-        if signature is not None:
-            headers[SIGNATURE_HEADER] = signature
-        return self.url_open(self._url(kind, gateway), data=body, headers=headers)
+        return self._post_sms_webhook(gateway or self.gateway, kind, payload, secret=secret, signature=signature)
 
     @staticmethod
     def _inbound(body, sender=NUMBER, to="36180", at="2024-05-01T12:00:00Z"):
         return {"from": sender, "to": to, "body": body, "at": at}
-
-    def _blacklisted(self, number=NUMBER):
-        return self.env["phone.blacklist"].with_context(active_test=False).search([("number", "=", number)])
 
     # ------------------------------------------------------------
     # Delivery reports
@@ -129,7 +97,7 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
                                     gateway=archived).status_code, 403)
         trace.invalidate_recordset()
         self.assertEqual(trace.trace_status, "pending")
-        self.assertFalse(self._blacklisted())
+        self.assertFalse(self._sms_blacklist_entry())
 
     def test_delivery_report_bad_bodies(self):
         trace = self._new_trace()
@@ -155,7 +123,7 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         response = self._post("inbound", {"from": NUMBER, "to": "36180", "body": "STOP", "at": "2024-05-01T12:00:00Z"})
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json(), {"ok": True, "action": "stop"})
-        entry = self._blacklisted()
+        entry = self._sms_blacklist_entry()
         self.assertTrue(entry.active)
         self.assertIn("STOP", entry.message_ids[:1].body)
 
@@ -167,7 +135,7 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         self._post("inbound", self._inbound("stop sms", sender="+33 6 12 34 56 78", at="2024-05-01T12:02Z"))
         entry.invalidate_recordset()
         self.assertTrue(entry.active, "'stop sms' opts out too; the number is normalised to E.164")
-        self.assertEqual(len(self._blacklisted()), 1)
+        self.assertEqual(len(self._sms_blacklist_entry()), 1)
 
         self._post("inbound", {"from": NUMBER, "to": "36180", "body": "Unstop", "at": "2024-05-01T12:03:00Z"})
         entry.invalidate_recordset()
@@ -177,19 +145,19 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         response = self._post("inbound", self._inbound("Please stop"))
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response.json(), {"ok": True, "action": None})
-        self.assertFalse(self._blacklisted())
+        self.assertFalse(self._sms_blacklist_entry())
 
     def test_inbound_refused_without_signature(self):
         payload = {"from": NUMBER, "to": "36180", "body": "STOP", "at": "2024-05-01T12:00:00Z"}
         self.assertEqual(self._post("inbound", payload, secret=None).status_code, 403)
         self.assertEqual(self._post("inbound", payload, secret=OTHER_SECRET).status_code, 403)
-        self.assertFalse(self._blacklisted())
+        self.assertFalse(self._sms_blacklist_entry())
 
     def test_inbound_bad_bodies(self):
         self.assertEqual(self._post("inbound", b"{").status_code, 400)
         self.assertEqual(self._post("inbound", {"from": NUMBER, "body": 12}).status_code, 400)
         self.assertEqual(self._post("inbound", self._inbound("STOP", sender="not a number")).status_code, 400)
-        self.assertFalse(self._blacklisted())
+        self.assertFalse(self._sms_blacklist_entry())
 
     def test_inbound_through_the_real_gateway(self):
         """The local gateway signs and posts an inbound STOP to the inbound URL it is given."""
@@ -199,14 +167,14 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
             "/_admin/inbound", {"token": TOKEN, "from": "+32470123456", "to": "36180", "body": "Stop"}
         )
         self.assertEqual((outcome["ok"], outcome["status"]), (True, 200), outcome)
-        self.assertTrue(self._blacklisted("+32470123456").active)
+        self.assertTrue(self._sms_blacklist_entry("+32470123456").active)
 
         self._gateway_create_account(TOKEN, 10, webhook_secret=OTHER_SECRET, inbound_url=inbound_url)
         outcome = self._gateway_admin(
             "/_admin/inbound", {"token": TOKEN, "from": "+32470999999", "to": "36180", "body": "STOP"}
         )
         self.assertEqual(outcome["status"], 403, "a gateway signing with another secret is refused")
-        self.assertFalse(self._blacklisted("+32470999999"))
+        self.assertFalse(self._sms_blacklist_entry("+32470999999"))
 
     def test_delivery_report_through_the_real_gateway(self):
         """A message sent to the local gateway gets its delivery report back on the status URL."""
@@ -229,32 +197,6 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         trace.invalidate_recordset()
         self.assertEqual(trace.trace_status, "sent")
         self.assertTrue(trace.sms_report_date)
-
-    # ------------------------------------------------------------
-    # Pure helpers
-    # ------------------------------------------------------------
-
-    def test_classify_inbound(self):
-        for text in ("STOP", "stop", " Stop ", "STOP SMS", "stop sms please", "StopAll", "UNSUBSCRIBE", "cancel",
-                     "End", "quit", "STOP.", "\tstop\n"):
-            self.assertEqual(classify_inbound(text), "stop", text)
-        for text in ("START", "start", " Unstop ", "UNSTOP now"):
-            self.assertEqual(classify_inbound(text), "start", text)
-        for text in ("", None, "   ", "Please stop", "stopping", "Hello", "STARTING", "non stop"):
-            self.assertIsNone(classify_inbound(text), text)
-
-    def test_normalize_sender_number(self):
-        self.assertEqual(normalize_sender_number("+33 6 12 34 56 78"), NUMBER)
-        self.assertEqual(normalize_sender_number("0033612345678"), NUMBER)
-        self.assertIsNone(normalize_sender_number("0612345678"), "no country code: cannot tell")
-        self.assertIsNone(normalize_sender_number("STOP"))
-
-    def test_parse_utc_datetime(self):
-        self.assertEqual(parse_utc_datetime("2024-05-01T12:00:00Z"), datetime(2024, 5, 1, 12))
-        self.assertEqual(parse_utc_datetime("2024-05-01T14:00:00+02:00"), datetime(2024, 5, 1, 12))
-        self.assertEqual(parse_utc_datetime("2024-05-01T12:00:00"), datetime(2024, 5, 1, 12))
-        with self.assertRaises(ValueError):
-            parse_utc_datetime("1 May")
 
     def test_odoo_iap_delivery_reports_update_traces(self):
         """Messages sent through the Odoo IAP provider get their reports on stock's /sms/status."""

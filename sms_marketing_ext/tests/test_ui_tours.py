@@ -4,13 +4,13 @@ from datetime import datetime
 
 from odoo.tests import HttpCase, tagged
 
-from .common import LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
+from .common import LocalGatewayMixin, SmsMailingMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
 TOKEN = "tour-token"  # noqa: S105 - account of the throw-away test gateway
 
 
 @tagged("post_install", "-at_install", "sms_ext_tours")
-class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
+class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, HttpCase):
     """The web client end to end, in headless Chromium (static/tests/tours/), with the project's
     real local gateway behind the default gateway (test send, recipients check and cost estimate)."""
 
@@ -20,17 +20,13 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Htt
         cls._create_sms_users()
         cls._start_local_gateway("--report-delay", "3600")
         cls._gateway_create_account(TOKEN, 1000, price=0.05, country_prices={"FR": 0.045, "BE": 0.06, "IT": 0.055})
-        cls.gateway = cls.env["sms.gateway"].create({
-            "name": "Tour gateway", "provider": "jsonrpc", "base_url": cls.gateway_url, "account_token": TOKEN,
-            "is_default": True,
-        })
+        cls.gateway = cls._create_sms_gateway("Tour gateway", cls.gateway_url, TOKEN, is_default=True)
         cls.sender = cls._create_sender("TourShop")
-        cls.mailing_list = cls.env["mailing.list"].create({"name": "Tour list"})
-        cls.env["mailing.contact"].create([
-            {"name": "Tour Alice", "mobile": "+33 6 12 34 56 10", "list_ids": [(4, cls.mailing_list.id)]},
-            {"name": "Tour Bram", "mobile": "+32 470 12 34 11", "list_ids": [(4, cls.mailing_list.id)]},
-            {"name": "Tour Carla", "mobile": "+39 347 123 4512", "list_ids": [(4, cls.mailing_list.id)]},
-            {"name": "Tour Nobody", "mobile": "12345", "list_ids": [(4, cls.mailing_list.id)]},
+        cls.mailing_list = cls._create_sms_list("Tour list", [
+            ("Tour Alice", "+33 6 12 34 56 10"),
+            ("Tour Bram", "+32 470 12 34 11"),
+            ("Tour Carla", "+39 347 123 4512"),
+            ("Tour Nobody", "12345"),
         ])
         cls.import_list = cls.env["mailing.list"].create({"name": "Tour import list"})
 
@@ -93,12 +89,10 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Htt
 
     def test_admin_reads_link_analytics(self):
         contacts = self.mailing_list.subscription_ids.contact_id.sorted("id")
-        mailing = self.env["mailing.mailing"].create({
-            "subject": "Tour analytics mailing", "mailing_type": "sms", "state": "done",
-            "body_plaintext": "Sale at https://shop.example.com/sale", "sms_allow_unsubscribe": True,
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
-            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
-        })
+        mailing = self._create_sms_mailing(
+            "Sale at https://shop.example.com/sale", self.mailing_list, subject="Tour analytics mailing",
+            state="done", sms_allow_unsubscribe=True,
+        )
         traces = self.env["mailing.trace"].create([
             {"trace_type": "sms", "mass_mailing_id": mailing.id, "model": "mailing.contact", "res_id": contact.id,
              "trace_status": "sent", "sms_number": number, "sms_country_code": country}
