@@ -3,6 +3,8 @@ import threading
 import time
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
@@ -208,7 +210,7 @@ class MailingMailingDelivery(models.Model):
 
         :return: list of :class:`~..tools.sms_delivery.SmsMessage`
         """
-        self.env.cr.execute(SQL(
+        query = SQL(
             """
             SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0),
                    res_id
@@ -221,8 +223,22 @@ class MailingMailingDelivery(models.Model):
                FOR UPDATE SKIP LOCKED
             """,
             mailing=self.id, now=fields.Datetime.now(), size=size,
-        ))
-        return [sms_delivery.SmsMessage._make(row) for row in self.env.cr.fetchall()]
+        )
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(query)
+                rows = self.env.cr.fetchall()
+        except psycopg2.errors.SerializationFailure:
+            # This transaction's snapshot (taken by the checks before the claim) predates another
+            # worker's commit on these rows: nothing was written since the last commit, so start a
+            # fresh transaction and claim again. Tests run in one transaction: they never get here.
+            if getattr(threading.current_thread(), "testing", False):
+                raise
+            self.env.cr.rollback()
+            self.env.invalidate_all()
+            self.env.cr.execute(query)
+            rows = self.env.cr.fetchall()
+        return [sms_delivery.SmsMessage._make(row) for row in rows]
 
     def _sms_send_batch(self, ledger=None):
         """Claim, check credit, send and record one batch. Returns True when a batch went out
