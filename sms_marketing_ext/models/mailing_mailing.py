@@ -107,7 +107,7 @@ class MailingMailing(models.Model):
     sms_cost_covered = fields.Boolean(readonly=True, copy=False)
     # Issue 13 §3: what the estimate was made on (parts, audience, gateway); once any of them
     # changes, the form marks the estimate outdated instead of showing it as current.
-    sms_cost_basis = fields.Char(readonly=True, copy=False)
+    sms_cost_basis = fields.Char("Estimate basis", readonly=True, copy=False)
     sms_cost_outdated = fields.Boolean(
         "Estimate outdated", compute="_compute_sms_cost_outdated",
         help="The text, the recipients or the gateway changed since the estimate: estimate again.",

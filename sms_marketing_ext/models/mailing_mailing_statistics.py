@@ -15,7 +15,7 @@ class MailingMailingStatistics(models.Model):
     sms_stat_delivered = fields.Integer("SMS delivered", compute="_compute_statistics")
     sms_stat_failed = fields.Integer("SMS failed", compute="_compute_statistics")
     sms_stat_pending = fields.Integer(
-        "Pending", compute="_compute_statistics",
+        "SMS pending", compute="_compute_statistics",
         help="Neither delivered nor failed yet: queued, being sent, or waiting for the delivery report. "
         "Recipients = delivered + failed + pending.",
     )
