@@ -95,8 +95,10 @@ class TestMailingComposer(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCas
             {"name": "Amélie", "mobile": "+33612345601", "lang": "fr_FR"},
             {"name": "Nobody", "mobile": "+33612345602", "lang": False},
         ])
-        mailing = self._mailing("Spring sale", mailing_model_id=self.env["ir.model"]._get_id("res.partner"),
-                                mailing_domain=f"[('id', 'in', {[french.id, unknown.id]})]", contact_list_ids=[(5, 0, 0)])
+        mailing = self._mailing(
+            "Spring sale", mailing_model_id=self.env["ir.model"]._get_id("res.partner"),
+            mailing_domain=f"[('id', 'in', {[french.id, unknown.id]})]", contact_list_ids=[(5, 0, 0)],
+        )
         bodies = mailing.sudo()._sms_render_bodies([(1, french.id), (2, unknown.id)])
         self.assertIn("\nSTOP SMS : ", bodies[1])
         self.assertIn("\nSTOP SMS: ", bodies[2], "no language: the mailing's (its responsible's, English)")
