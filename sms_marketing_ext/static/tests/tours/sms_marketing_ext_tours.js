@@ -473,14 +473,7 @@ registry.category("web_tour.tours").add("sms_ext_tour_paused_chatter", {
     url: "/web",
     steps: () => [
         ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
-        {
-            content: "Switch to the list view",
-            trigger: ".o_switch_view.o_list",
-        },
-        {
-            content: "Open the paused mailing",
-            trigger: '.o_data_row td:contains("Tour paused mailing")',
-        },
+        ...openMailingFromList("Tour paused mailing"),
         check("The pause is told in words", '.o-mail-Message-body:contains("Sending paused")'),
         check("No raw tracking values", "body:not(:has(.o-mail-Message-tracking))"),
     ],
