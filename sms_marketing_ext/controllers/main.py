@@ -161,6 +161,12 @@ class SmsLinkController(http.Controller):
             return Trace
         return trace
 
+    @staticmethod
+    def _is_test_token(purpose, token):
+        """Whether ``token`` is the valid token of a test SMS (signed for ``TEST_TRACE_ID``)."""
+        secret = request.env["ir.config_parameter"].sudo().get_param("database.secret")
+        return bool(secret) and sms_tokens.read_token(secret, purpose, token) == sms_tokens.TEST_TRACE_ID
+
     # ------------------------------------------------------------
     # Tracked links
     # ------------------------------------------------------------
@@ -202,6 +208,13 @@ class SmsLinkController(http.Controller):
         previews, scanners and crawlers (tools/sms_bots.py, HEAD included) also open links: they
         only get the page, with an Unsubscribe button, and change nothing. A wrong or tampered
         token changes nothing: 404 page. Opening the link again is harmless."""
+        if self._is_test_token("optout", token):
+            # The link of a test SMS (wizard/mailing_sms_test.py signs it for TEST_TRACE_ID, which no
+            # trace has): show what recipients get, without changing anything.
+            return request.render(
+                "sms_marketing_ext.sms_optout_test", {"res_company": request.env.company},
+                headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"},
+            )
         trace = self._trace_from_token("optout", token)
         if not trace:
             return request.render("sms_marketing_ext.sms_optout_invalid", {}, status=404)

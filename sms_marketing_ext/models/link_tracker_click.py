@@ -17,6 +17,16 @@ class LinkTrackerClick(models.Model):
         help="Made by a link preview, a security scanner or a crawler, not by a person: never counted "
         "as the recipient's click.",
     )
+    sms_clicked_by = fields.Selection(
+        [("person", "Person"), ("bot", "Bot")],
+        "Clicked by",
+        compute="_compute_sms_clicked_by",
+        store=True,
+        help="A person, or a bot (link preview, scanner, crawler): the analytics' columns and legends.",
+    )
+    sms_destination = fields.Char(
+        "Destination", related="link_id.url", store=True, help="The page the link leads to."
+    )
     sms_unique = fields.Boolean(
         "Unique click",
         readonly=True,
@@ -42,6 +52,11 @@ class LinkTrackerClick(models.Model):
         help="Hour of the day (0-23) of the click in the time zone of the mailing's responsible "
         "(UTC without one).",
     )
+
+    @api.depends("is_bot")
+    def _compute_sms_clicked_by(self):
+        for click in self:
+            click.sms_clicked_by = "bot" if click.is_bot else "person"
 
     @api.depends("is_bot", "sms_unique")
     def _compute_click_counts(self):

@@ -63,11 +63,17 @@ class MailingMailing(models.Model):
         [("gsm7", "GSM 7-bit"), ("ucs2", "Unicode (UCS-2)")], "Encoding", compute="_compute_sms_counts"
     )
     sms_length = fields.Integer(
-        "Length", compute="_compute_sms_counts", help="Septets in GSM 7-bit, UTF-16 code units in Unicode."
+        "Length", compute="_compute_sms_counts",
+        help="Characters as the network counts them: € [ ] { } ^ ~ | \\ and emojis count as two.",
     )
     sms_segment_count = fields.Integer("SMS parts", compute="_compute_sms_counts", help="Parts per recipient.")
     sms_non_gsm_chars = fields.Char(
         "Unicode characters", compute="_compute_sms_counts", help="The characters that force Unicode."
+    )
+    sms_optout_footer_text = fields.Char(
+        "Opt-out footer", compute="_compute_sms_optout_footer_text",
+        help="The footer added when the opt-out link is on, as counted: in the recipient's language "
+        "when known, else in the mailing's (its responsible's).",
     )
     sms_max_segments = fields.Integer(related="company_id.sms_max_segments")
     sms_optout_required = fields.Boolean(compute="_compute_sms_optout_required")
@@ -99,6 +105,13 @@ class MailingMailing(models.Model):
     sms_cost_balance = fields.Float("Balance at estimate", readonly=True, copy=False, digits=(16, 2))
     sms_cost_date = fields.Datetime("Estimated on", readonly=True, copy=False)
     sms_cost_covered = fields.Boolean(readonly=True, copy=False)
+    # Issue 13 §3: what the estimate was made on (parts, audience, gateway); once any of them
+    # changes, the form marks the estimate outdated instead of showing it as current.
+    sms_cost_basis = fields.Char("Estimate basis", readonly=True, copy=False)
+    sms_cost_outdated = fields.Boolean(
+        "Estimate outdated", compute="_compute_sms_cost_outdated",
+        help="The text, the recipients or the gateway changed since the estimate: estimate again.",
+    )
 
     @api.depends("company_id", "mailing_type")
     def _compute_sms_sender_id(self):
@@ -120,6 +133,17 @@ class MailingMailing(models.Model):
                     mailing.company_id or self.env.company
                 )
 
+    @api.depends("mailing_type", "company_id")
+    def _compute_email_from(self):
+        """Stock fills the (required) e-mail sender from the user's address: a marketer without one
+        could not save an SMS mailing, which never sends e-mail. Fall back on the company's address,
+        else its name."""
+        res = super()._compute_email_from()
+        for mailing in self.filtered(lambda m: m.mailing_type == "sms" and not m.email_from):
+            company = mailing.company_id or self.env.company
+            mailing.email_from = company.email_formatted or company.name
+        return res
+
     @api.depends("body_plaintext", "sms_allow_unsubscribe", "company_id", "mailing_type")
     def _compute_sms_counts(self):
         for mailing in self:
@@ -136,6 +160,30 @@ class MailingMailing(models.Model):
                     "sms_segment_count": analysis["segments"],
                     "sms_non_gsm_chars": "".join(analysis["non_gsm_chars"]) or False,
                 }
+            )
+
+    def _sms_cost_basis_now(self):
+        """What an estimate made now is made on: parts per message, recipients (model, lists,
+        filter) and gateway, as one string."""
+        self.ensure_one()
+        return "|".join(map(str, (
+            self.sms_segment_count, self.mailing_model_id.id, sorted(self.contact_list_ids.ids),
+            self.mailing_domain or "", self.sms_gateway_id.id or 0,
+        )))
+
+    @api.depends("sms_cost_basis", "sms_segment_count", "mailing_model_id", "contact_list_ids", "mailing_domain",
+                 "sms_gateway_id")
+    def _compute_sms_cost_outdated(self):
+        for mailing in self:
+            mailing.sms_cost_outdated = bool(mailing.sms_cost_date) and (
+                mailing.sms_cost_basis != mailing._sms_cost_basis_now()
+            )
+
+    @api.depends("user_id", "company_id", "mailing_type")
+    def _compute_sms_optout_footer_text(self):
+        for mailing in self:
+            mailing.sms_optout_footer_text = (
+                mailing.sms_counter_context()["optout_footer"].strip() if mailing.mailing_type == "sms" else False
             )
 
     @api.depends("sms_sender_id.accepts_replies", "mailing_type")
@@ -216,7 +264,32 @@ class MailingMailing(models.Model):
     # ACTIONS
     # ------------------------------------------------------------
 
+    @api.model
+    def _sms_char_label(self, char):
+        """How to name ``char`` (or a replacement such as "...") to a user: itself, or its name and
+        code point when it shows nothing by itself (a tab, a no-break or zero-width space would
+        otherwise read as an empty box)."""
+        if char == " ":
+            return _("a space")
+        code = len(char) == 1 and sms_segments.invisible_code(char)
+        if not code:
+            return f"\u201c{char}\u201d"
+        names = {
+            "\t": _("tab"),
+            "\u00a0": _("non-breaking space"),
+            "\u202f": _("narrow non-breaking space"),
+            "\u200b": _("zero-width space"),
+            "\u200c": _("zero-width non-joiner"),
+            "\u200d": _("zero-width joiner"),
+            "\ufeff": _("zero-width no-break space"),
+        }
+        name = names.get(char) or (_("special space") if char.isspace() else _("invisible character"))
+        return f"{name} ({code})"
+
     def action_sms_make_gsm_compatible(self):
+        """Replace look-alikes in the body. The form saved a never-saved mailing before calling; the
+        ``act_window_close`` that follows the notification reloads that same record in the form
+        (a ``soft_reload`` would restore the form as it was opened: a blank new mailing)."""
         self.ensure_one()
         new_body, changes = sms_segments.to_gsm(self.body_plaintext or "")
         if not changes:
@@ -226,14 +299,17 @@ class MailingMailing(models.Model):
             message = _(
                 "Replaced: %s.",
                 ", ".join(
-                    _("%(char)r by %(replacement)r (%(count)s x)", **change) if change["replacement"]
-                    else _("%(char)r removed (%(count)s x)", **change)
+                    _("%(char)s by %(replacement)s (%(count)s x)", char=self._sms_char_label(change["char"]),
+                      replacement=self._sms_char_label(change["replacement"]), count=change["count"])
+                    if change["replacement"]
+                    else _("%(char)s removed (%(count)s x)", char=self._sms_char_label(change["char"]),
+                           count=change["count"])
                     for change in changes
                 ),
             )
         left = sms_segments.analyze(self._sms_body_as_sent())["non_gsm_chars"]
         if left:
-            message += " " + _("Still Unicode because of: %s", " ".join(left))
+            message += " " + _("Still Unicode because of: %s", ", ".join(map(self._sms_char_label, left)))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -242,7 +318,7 @@ class MailingMailing(models.Model):
                 "message": message,
                 "type": "success" if not left else "warning",
                 "sticky": bool(left),
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+                "next": {"type": "ir.actions.act_window_close"},
             },
         }
 
@@ -250,6 +326,15 @@ class MailingMailing(models.Model):
         self.ensure_one()
         self._sms_cost_estimate()
         return True
+
+    def action_sms_send_confirm(self):
+        """The Send button: the checks first (they raise before anything is confirmed), then one
+        dialog that says how many recipients, parts, credits and what the balance allows; its
+        Send button queues the mailing without asking again."""
+        self.ensure_one()
+        self._sms_check_sendable()
+        audience = self.env["mailing.sms.audience"].create({"mailing_id": self.id, "confirm_action": "put_in_queue"})
+        return audience._action_open()
 
     def action_put_in_queue(self):
         self._sms_check_sendable()
@@ -299,9 +384,27 @@ class MailingMailing(models.Model):
         self.env.cr.execute("SELECT max(length(code)) FROM link_tracker_code")
         return max(self.env.cr.fetchone()[0] or 0, LINK_TRACKER_MIN_CODE_LENGTH)
 
-    def _sms_optout_footer_template(self):
-        """The footer appended to each SMS when the opt-out link is on, with %(url)s for the link."""
-        return "\n" + self.env["sms.composer"]._get_unsubscribe_info("%(url)s")
+    def _sms_lang(self):
+        """Issue 13 §5: the language of the opt-out footer for a recipient whose own is unknown: the
+        mailing's (its responsible's), else the company's, else English. Never the viewer's: the
+        counter, the test and the send all count the same text."""
+        mailing = self[:1]
+        company = mailing.company_id or self.env.company
+        return (mailing.user_id or self.env.user).lang or company.partner_id.lang or "en_US"
+
+    def _sms_optout_footer_template(self, lang=None):
+        """The footer appended to each SMS when the opt-out link is on, with %(url)s for the link,
+        in ``lang`` (a recipient's language), else in the mailing's (``_sms_lang``)."""
+        composer = self.env["sms.composer"].with_context(lang=lang or self._sms_lang())
+        return "\n" + composer._get_unsubscribe_info("%(url)s")
+
+    def _sms_recipient_langs(self, res_ids):
+        """``{res_id: language}`` of the recipients whose record has one (contacts, leads...); the
+        others (mailing list contacts) get the mailing's."""
+        Model = self.env[self.mailing_model_real]
+        if "lang" not in Model._fields:
+            return {}
+        return {record.id: record.lang for record in Model.browse(res_ids).sudo() if record.lang}
 
     def sms_counter_context(self):
         """What the live counter of the web client needs to count like the server: the tracked
@@ -345,7 +448,17 @@ class MailingMailing(models.Model):
                 body, self.mailing_model_real, [res_id for _trace_id, res_id in rows], engine="inline_template"
             )
         short_base = self._sms_short_link_base()
-        footer = self._sms_optout_footer_template() if self.sms_allow_unsubscribe else ""
+        langs = self._sms_recipient_langs([res_id for _trace_id, res_id in rows]) if self.sms_allow_unsubscribe else {}
+        footers = {}  # language -> footer template
+
+        def footer_of(res_id):
+            if not self.sms_allow_unsubscribe:
+                return ""
+            lang = langs.get(res_id) or self._sms_lang()
+            if lang not in footers:
+                footers[lang] = self._sms_optout_footer_template(lang)
+            return footers[lang]
+
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
         templates = {}  # text -> (literals, link prefixes)
 
@@ -361,6 +474,7 @@ class MailingMailing(models.Model):
         for trace_id, res_id in rows:
             literals, prefixes = template(rendered[res_id] if rendered is not None else body)
             link_token = sms_tokens.make_token(secret, "link", trace_id) if prefixes else ""
+            footer = footer_of(res_id)
             footer_text = footer and footer % {
                 "url": sms_links.optout_url(short_base, sms_tokens.make_token(secret, "optout", trace_id))
             }
@@ -513,6 +627,7 @@ class MailingMailing(models.Model):
         self.sudo().write({
             "sms_cost_estimate": cost, "sms_cost_balance": balance or 0.0,
             "sms_cost_date": fields.Datetime.now(), "sms_cost_covered": covered,
+            "sms_cost_basis": self._sms_cost_basis_now(),
         })
         return {"parts": parts, "cost": cost, "balance": balance, "covered": covered, "lines": lines}
 

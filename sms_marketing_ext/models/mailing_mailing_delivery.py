@@ -29,7 +29,8 @@ class MailingMailingDelivery(models.Model):
         "Waiting for credit",
         readonly=True,
         copy=False,
-        tracking=True,
+        # Not tracked: pausing and resuming post their own sentence ("Sending paused: ...", "Sending
+        # resumed."), where tracking only showed "No -> Yes (Waiting for credit)".
         help="Sending paused: the gateway's balance cannot pay for the next batch. It resumes by itself "
         "when the balance allows, or at once with Resume.",
     )

@@ -14,6 +14,11 @@ class MailingMailingStatistics(models.Model):
     sms_stat_sent = fields.Integer("SMS sent", compute="_compute_statistics")
     sms_stat_delivered = fields.Integer("SMS delivered", compute="_compute_statistics")
     sms_stat_failed = fields.Integer("SMS failed", compute="_compute_statistics")
+    sms_stat_pending = fields.Integer(
+        "SMS pending", compute="_compute_statistics",
+        help="Neither delivered nor failed yet: queued, being sent, or waiting for the delivery report. "
+        "Recipients = delivered + failed + pending.",
+    )
     sms_stat_excluded = fields.Integer("Excluded", compute="_compute_statistics")
     sms_stat_clicked = fields.Integer("Unique clicks", compute="_compute_statistics")
     sms_stat_click_rate = fields.Float("Click rate", compute="_compute_statistics")
@@ -34,7 +39,8 @@ class MailingMailingStatistics(models.Model):
         others = self - sms_mailings
         res = super(MailingMailingStatistics, others)._compute_statistics()
         others._compute_clicks_ratio()
-        keys = ("recipients", "sent", "delivered", "failed", "excluded", "clicked", "click_rate", "optouts", "credits")
+        keys = ("recipients", "sent", "delivered", "failed", "pending", "excluded", "clicked", "click_rate", "optouts",
+                "credits")
         others.update({f"sms_stat_{key}": 0 for key in keys})
         if sms_mailings:
             sms_mailings._compute_sms_statistics()
@@ -83,6 +89,9 @@ class MailingMailingStatistics(models.Model):
             (expected, sent, scheduled, canceled, process, pending, delivered, opened, clicked, clicked_sent,
              replied, bounced, failed, credits_spent) = rows.get(mailing.id, (0,) * 14)
             total = (expected - canceled) or 1
+            # Issue 13 §6: one click rate (stock's clicks_ratio: recipients who clicked, of the
+            # recipients) on the form, its stat button and the list.
+            click_rate = ratio(clicked_sent, expected - canceled)
             mailing.update({
                 # stock's figures, as stock computes them
                 "expected": expected, "sent": sent, "scheduled": scheduled, "canceled": canceled,
@@ -90,15 +99,16 @@ class MailingMailingStatistics(models.Model):
                 "clicked": clicked, "replied": replied, "bounced": bounced, "failed": failed,
                 "received_ratio": ratio(delivered, total), "opened_ratio": ratio(opened, total),
                 "replied_ratio": ratio(replied, total), "bounced_ratio": ratio(bounced, total),
-                "clicks_ratio": ratio(clicked_sent, expected - canceled),
+                "clicks_ratio": click_rate,
                 # ours
                 "sms_stat_recipients": expected - canceled,
                 "sms_stat_sent": sent,
                 "sms_stat_delivered": delivered,
                 "sms_stat_failed": failed + bounced,
+                "sms_stat_pending": scheduled + process + pending,
                 "sms_stat_excluded": canceled,
                 "sms_stat_clicked": clicked,
-                "sms_stat_click_rate": ratio(clicked, sent),
+                "sms_stat_click_rate": click_rate,
                 "sms_stat_optouts": optouts.get(mailing.id, 0),
                 "sms_stat_credits": float(credits_spent),
             })
@@ -108,12 +118,12 @@ class MailingMailingStatistics(models.Model):
     # ------------------------------------------------------------
 
     def action_sms_view_failures(self):
-        """The failed and excluded recipients, grouped by reason."""
+        """The failed recipients (the button's number: errors and bounces), grouped by reason."""
         self.ensure_one()
         action = self._action_view_traces_filtered("bounced")
         action.update({
             "name": _("Failures by reason"),
-            "domain": [("mass_mailing_id", "=", self.id), ("trace_status", "in", ("error", "bounce", "cancel"))],
+            "domain": [("mass_mailing_id", "=", self.id), ("trace_status", "in", ("error", "bounce"))],
             "context": {"group_by": ["failure_type"], "search_default_mass_mailing_id": self.id},
         })
         return action

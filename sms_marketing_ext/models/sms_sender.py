@@ -23,6 +23,10 @@ class SmsSender(models.Model):
 
     name = fields.Char(
         "Sender",
+        compute="_compute_name",
+        store=True,
+        readonly=False,
+        precompute=True,
         required=True,
         tracking=True,
         help="What recipients see as the sender on their phone.",
@@ -77,6 +81,7 @@ class SmsSender(models.Model):
         copy=False,
         tracking=True,
         index=True,
+        group_expand="_group_expand_states",
     )
     refusal_reason = fields.Text(tracking=True, copy=False)
     accepts_replies = fields.Boolean(
@@ -95,6 +100,19 @@ class SmsSender(models.Model):
             "This sender already exists for this company.",
         ),
     ]
+
+    @api.depends("company_id", "sender_type")
+    def _compute_name(self):
+        """A new alphanumeric sender starts with the name "Suggest from company" gives: never empty,
+        so that the button (which saves first) also works before anything is typed."""
+        for sender in self:
+            if not sender.name and sender.sender_type == sender_tools.ALPHANUMERIC and sender.company_id:
+                sender.name = sender_tools.suggest_alphanumeric_sender(sender.company_id.name) or False
+
+    @api.model
+    def _group_expand_states(self, states, domain, order):
+        """Every state is a column of the kanban, Draft included, in the workflow's order."""
+        return [key for key, _label in self._fields["state"].selection]
 
     @api.depends("sender_type")
     def _compute_accepts_replies(self):

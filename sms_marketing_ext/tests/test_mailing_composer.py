@@ -66,6 +66,33 @@ class TestMailingComposer(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixi
         action = mailing.action_sms_make_gsm_compatible()
         self.assertEqual(mailing.body_plaintext, "Hi 😀")
         self.assertIn("Still Unicode", action["params"]["message"])
+        # Invisible characters are replaced too and named in words, not shown as empty boxes; the form
+        # reloads the (just saved) mailing instead of restoring a blank new one.
+        mailing.body_plaintext = "Sale\tnow:\u00a0-20%\u200b"
+        action = mailing.action_sms_make_gsm_compatible()
+        self.assertEqual(mailing.body_plaintext, "Sale now: -20%")
+        for label in ("tab (U+0009)", "non-breaking space (U+00A0)", "zero-width space (U+200B)"):
+            self.assertIn(label, action["params"]["message"])
+        self.assertEqual(action["params"]["next"], {"type": "ir.actions.act_window_close"})
+
+    def test_optout_footer_language(self):
+        """Issue 13 §5: each recipient's footer in their language, else the mailing's (its responsible's)."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["mass_mailing_sms"], ["fr_FR"], overwrite=True)
+        french, unknown = self.env["res.partner"].create([
+            {"name": "Amélie", "mobile": "+33612345601", "lang": "fr_FR"},
+            {"name": "Nobody", "mobile": "+33612345602", "lang": False},
+        ])
+        mailing = self._mailing(
+            "Spring sale", mailing_model_id=self.env["ir.model"]._get_id("res.partner"),
+            mailing_domain=f"[('id', 'in', {[french.id, unknown.id]})]", contact_list_ids=[(5, 0, 0)],
+        )
+        bodies = mailing.sudo()._sms_render_bodies([(1, french.id), (2, unknown.id)])
+        self.assertIn("\nSTOP SMS : ", bodies[1])
+        self.assertIn("\nSTOP SMS: ", bodies[2], "no language: the mailing's (its responsible's, English)")
+        # The viewer's language changes nothing: the counter counts the mailing's footer.
+        self.assertEqual(mailing.with_context(lang="fr_FR").sms_length, mailing.sms_length)
+        self.assertEqual(mailing.with_context(lang="fr_FR").sms_optout_footer_text[:10], "STOP SMS: ")
 
     def test_max_segments(self):
         mailing = self._mailing("a" * 153 * 6)

@@ -201,7 +201,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
             "Bart,0470 12 34 57,belgium\n"  # country by name
             "Carla,+39 347 123 4568,\n"  # international, no country
             "Dan,(201) 555-0123,US\n"
-            "Eve,0470 12 34 58,\n"  # national without country: read in the default country (France)
+            "Eve,0770 12 34 58,\n"  # national without country: read in the default country (France)
             "Fred,0612345678,BE\n"  # a French mobile is no Belgian number
             "Gina,0612345678,XX\n"  # unknown country
         )
@@ -212,7 +212,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         wizard.action_import()
         self.assertEqual(
             self._list_numbers(),
-            {"+32470123456", "+32470123457", "+393471234568", "+12015550123", "+33470123458"},
+            {"+32470123456", "+32470123457", "+393471234568", "+12015550123", "+33770123458"},
         )
         contacts = self.env["mailing.contact"].search([("phone_sanitized", "in", list(self._list_numbers()))])
         by_name = {contact.name: contact for contact in contacts}
@@ -274,6 +274,15 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         wizard = self._wizard("Alice;06 10 00 00 01\nBob;06 10 00 00 02\n")
         wizard.action_import()
         self.assertEqual(self._list_numbers(), {"+33610000001", "+33610000002"})
+
+    def test_landline_refused(self):
+        """Issue 13 §7: a landline is a valid number that cannot receive SMS: refused, and said why."""
+        wizard = self._wizard("06 10 00 00 01\n+33 1 42 68 53 00\n")
+        wizard.action_import()
+        self.assertEqual((wizard.new_count, wizard.rejected_count), (1, 1))
+        self.assertEqual(self._list_numbers(), {"+33610000001"})
+        rejected = self._rejected_rows(wizard)
+        self.assertEqual(rejected[1][1:], ["+33 1 42 68 53 00", "not a mobile number: a landline cannot receive SMS"])
 
     def test_download_rejected_from_preview(self):
         wizard = self._wizard("06 10 00 00 01\nnope\n")

@@ -41,12 +41,19 @@ class TestSmsStatistics(SmsMarketingUsersMixin, SmsMailingMixin, TransactionCase
             (7, 6, 3, 3, 2, 2, 2),
         )
         self.assertAlmostEqual(mailing.sms_stat_credits, 0.30)
-        self.assertEqual(mailing.sms_stat_click_rate, 33.33)
+        # Issue 13 §6: the figures add up (recipients = delivered + failed + pending) and there is one
+        # click rate, stock's (recipients who clicked, of the recipients), on the form, button and list.
+        self.assertEqual(mailing.sms_stat_pending, 1)
+        self.assertEqual(mailing.sms_stat_delivered + mailing.sms_stat_failed + mailing.sms_stat_pending,
+                         mailing.sms_stat_recipients)
+        self.assertEqual(mailing.sms_stat_click_rate, 28.57)
+        self.assertEqual(mailing.sms_stat_click_rate, mailing.clicks_ratio)
 
     def test_buttons_and_statistics_email(self):
         action = self.mailing.action_sms_view_failures()
         failures = self.env["mailing.trace"].search(action["domain"])
-        self.assertEqual(len(failures), 5)
+        self.assertEqual(len(failures), self.mailing.sms_stat_failed, "the Failed button opens what it counts")
+        self.assertEqual(len(failures), 3)
         self.assertEqual(action["context"]["group_by"], ["failure_type"])
         self.assertEqual(len(self.env["sms.consent.event"].search(self.mailing.action_sms_view_optouts()["domain"])), 3)
         self.assertEqual(len(self.env["mailing.trace"].search(self.mailing.action_sms_view_credits()["domain"])), 6)

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from odoo.tests import HttpCase, tagged
 
+from odoo.addons.mail.tests.common import mail_new_test_user
+
 from .common import LocalGatewayMixin, SmsMailingMixin, SmsMarketingUsersMixin, SmsSenderMixin
 
 TOKEN = "tour-token"  # noqa: S105 - account of the throw-away test gateway
@@ -60,7 +62,103 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         self.assertIn("🌸", received[0]["content"])
         self.assertEqual(received[0]["sender"], "TourShop")
 
+    def test_make_gsm_compatible_on_a_new_mailing(self):
+        """Issue 13 §1: the button saves the new mailing and the form stays on it, text replaced."""
+        self.start_tour("/web", "sms_ext_tour_make_gsm_compatible", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour GSM fix")])
+        self.assertEqual(len(mailing), 1)
+        self.assertEqual(mailing.body_plaintext, "\"Soldes\" jusqu'\u00e0 -50 % ce week-end")
+        self.assertEqual(mailing.sms_encoding, "gsm7")
+
+    def test_marketer_without_email_saves_an_sms_mailing(self):
+        """Issue 13 §8: stock requires a Reply To (hidden on SMS mailings) filled from the user's e-mail."""
+        self.user_marketing.email = False
+        self.start_tour("/web", "sms_ext_tour_mailing_without_email", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour no e-mail")])
+        self.assertEqual(len(mailing), 1)
+        self.assertEqual(mailing.mailing_type, "sms")
+        self.assertEqual(mailing.create_uid, self.user_marketing)
+
+    def test_admin_copies_the_webhook_secret(self):
+        """Issue 13 §9: the secret the Callbacks tab says to give the gateway can be read and copied,
+        by SMS administrators only."""
+        self.gateway.webhook_secret = "tour-webhook-secret"  # noqa: S105 - throw-away test gateway
+        self.start_tour("/web", "sms_ext_tour_webhook_secret", login=self.user_sms_admin.login)
+        self.start_tour("/web", "sms_ext_tour_webhook_secret_hidden", login=self.user_marketing.login)
+
+    def test_paused_mailing_chatter_is_readable(self):
+        """Issue 13 §11: pausing for credit posts a sentence; no "No -> Yes (Waiting for credit)"."""
+        mailing = self.env["mailing.mailing"].create({
+            "subject": "Tour paused mailing", "mailing_type": "sms", "state": "sending",
+            "user_id": self.user_marketing.id,
+            "body_plaintext": "Paused", "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
+        })
+        mailing._sms_pause_for_credit(0.5, 2.0)
+        self.assertTrue(mailing.sms_waiting_credit)
+        self.start_tour("/web", "sms_ext_tour_paused_chatter", login=self.user_marketing.login)
+
+    def test_send_confirmation(self):
+        """Issue 13 §4: the part limit blocks before any confirmation; then one dialog says how many
+        SMS, parts, credits and what the balance covers, and its Send queues the mailing."""
+        common = {
+            "mailing_type": "sms", "user_id": self.user_marketing.id, "sms_sender_id": self.sender.id,
+            "sms_allow_unsubscribe": True, "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
+        }
+        Mailing = self.env["mailing.mailing"]
+        too_long = Mailing.create({**common, "subject": "Tour too long", "body_plaintext": "a" * 1200})
+        ready = Mailing.create({**common, "subject": "Tour ready", "body_plaintext": "Spring sale!"})
+        self.start_tour("/web", "sms_ext_tour_send_confirm", login=self.user_marketing.login)
+        self.assertEqual(too_long.state, "draft")
+        self.assertIn(ready.state, ("in_queue", "sending", "done"))
+
+    def test_optout_footer_in_the_mailings_language(self):
+        """Issue 13 §5: the footer follows the recipient's language, else the mailing's; never the
+        viewer's. A French marketer looking at an English mailing counts the English footer."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"]._load_module_terms(["mass_mailing_sms"], ["fr_FR"], overwrite=True)
+        french = mail_new_test_user(
+            self.env, login="sms_marketing_fr", name="Fanny Français", lang="fr_FR",
+            groups="base.group_user,sms_marketing_ext.group_sms_marketing_user",
+        )
+        mailing = self.env["mailing.mailing"].create({
+            "subject": "Tour footer", "mailing_type": "sms", "user_id": self.user_sms_admin.id,
+            "body_plaintext": "Spring sale", "sms_allow_unsubscribe": True,
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "contact_list_ids": [(6, 0, self.mailing_list.ids)],
+        })
+        self.assertIn("STOP SMS: ", mailing.sms_optout_footer_text)
+        self.assertEqual(mailing.with_user(french).sms_length, mailing.sms_length, "the viewer changes nothing")
+        self.assertIn("STOP SMS : ", mailing.with_context(lang="fr_FR")._sms_optout_footer_template("fr_FR"))
+        self.start_tour(
+            f"/web#id={mailing.id}&model=mailing.mailing&view_type=form", "sms_ext_tour_footer_language",
+            login=french.login,
+        )
+
+    def test_statistics_agree(self):
+        """Issue 13 §6: the banner's figures add up with pending shown, the Failed button opens what it
+        counts, and the list's Clicked (%) is the form's click rate."""
+        partner = self.env["res.partner"].create({"name": "Tour stats recipient"})
+        mailing = self.env["mailing.mailing"].create({
+            "subject": "Tour stats mailing", "mailing_type": "sms", "body_plaintext": "Hi", "state": "done",
+            "user_id": self.user_marketing.id, "mailing_model_id": self.env["ir.model"]._get_id("res.partner"),
+        })
+        outcomes = [("sent", False, True), ("sent", False, False), ("open", False, True), ("pending", False, False),
+                    ("error", "sms_not_delivered", False), ("bounce", "sms_rejected", False),
+                    ("cancel", "sms_blacklist", False)]
+        self.env["mailing.trace"].create([{
+            "trace_type": "sms", "model": "res.partner", "res_id": partner.id, "mass_mailing_id": mailing.id,
+            "sms_number": f"+3361234570{index}", "trace_status": status, "failure_type": failure,
+            "sent_datetime": "2026-01-01 10:00:00" if status != "cancel" else False,
+            "links_click_datetime": "2026-01-01 10:05:00" if clicked else False,
+        } for index, (status, failure, clicked) in enumerate(outcomes)])
+        self.assertEqual((mailing.sms_stat_recipients, mailing.sms_stat_delivered, mailing.sms_stat_failed,
+                          mailing.sms_stat_pending, mailing.sms_stat_click_rate), (6, 3, 2, 1, 33.33))
+        self.start_tour("/web", "sms_ext_tour_statistics", login=self.user_marketing.login)
+
     def test_sender_requested_with_a_document_then_approved(self):
+        self.env.company.name = "TourFlora Ltd"  # what "Suggest from company" starts from
         self.start_tour("/web", "sms_ext_tour_sender_request", login=self.user_marketing.login)
         sender = self.env["sms.sender"].search([("name", "=", "TourBrand")])
         self.assertEqual(len(sender), 1)
@@ -87,7 +185,7 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         self.assertIn("12345", rejected)
         self.assertIn("call me maybe", rejected)
 
-    def test_admin_reads_link_analytics(self):
+    def test_marketer_reads_link_analytics(self):
         contacts = self.mailing_list.subscription_ids.contact_id.sorted("id")
         mailing = self._create_sms_mailing(
             "Sale at https://shop.example.com/sale", self.mailing_list, subject="Tour analytics mailing",
@@ -110,4 +208,12 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
             {**common, "mailing_trace_id": traces[1].id, "country_id": self.env.ref("base.be").id, "sms_unique": True},
             {**common, "is_bot": True},
         ])
-        self.start_tour("/web", "sms_ext_tour_link_analytics", login=self.user_sms_admin.login)
+        # Dated out of creation order (the list sorts by date, not by id): Belgium's click is the newest.
+        clicks = self.env["link.tracker.click"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+        for click, day in zip(clicks, [2, 1, 3, 1], strict=True):
+            self.env.cr.execute(
+                "UPDATE link_tracker_click SET create_date = %s WHERE id = %s", (datetime(2026, 3, day, 9), click.id)
+            )
+        clicks.invalidate_recordset(["create_date"])
+        # Issue 13 §10: a marketer (SMS Marketing / User), not only an administrator, finds it in the menu.
+        self.start_tour("/web", "sms_ext_tour_link_analytics", login=self.user_marketing.login)

@@ -18,6 +18,7 @@ Counting rules:
   number of parts is therefore computed by packing, not by dividing the length.
 """
 
+import unicodedata
 from itertools import pairwise
 
 # fmt: off
@@ -54,8 +55,8 @@ _GSM_REPLACEMENTS = {
     # Hyphens, dashes, minus sign and bullet.
     "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "\u2022": "-",
     "\u2026": "...",
-    # No-break space and the other Unicode spaces.
-    "\u00a0": " ", **{chr(code): " " for code in range(0x2000, 0x200B)}, "\u202f": " ", "\u205f": " ",
+    # Tab, no-break space and the other Unicode spaces.
+    "\t": " ", "\u00a0": " ", **{chr(code): " " for code in range(0x2000, 0x200B)}, "\u202f": " ", "\u205f": " ",
     "\u3000": " ",
     # Zero-width characters (including the BOM / zero-width no-break space) are dropped, except the joiners
     # inside emoji sequences and non-Latin scripts, see _JOINERS.
@@ -124,6 +125,19 @@ def split_parts(text):
     """Return the parts of ``text`` as a segmenter cuts them; ``"".join(split_parts(text)) == text``."""
     bounds = [start for start, _used in _layout(text)[4]] + [len(text)]
     return [text[start:end] for start, end in pairwise(bounds)]
+
+
+def invisible_code(char):
+    """The code point (``"U+00A0"``) of a character that shows nothing by itself: a space other than
+    the plain one, a tab, a zero-width or other format / control character. ``""`` for any other one,
+    which can simply be shown as is.
+
+    >>> invisible_code("\\u00a0"), invisible_code("\\t"), invisible_code("\\u200b"), invisible_code("é")
+    ('U+00A0', 'U+0009', 'U+200B', '')
+    """
+    if char in GSM7_BASIC or unicodedata.category(char)[0] not in "ZC":
+        return ""
+    return f"U+{ord(char):04X}"
 
 
 def _is_kept_non_gsm(char):

@@ -17,6 +17,9 @@ import hmac
 _ID_BYTES = 5  # ids up to 2**40: a trillion traces
 _TAG_BYTES = {"link": 4, "optout": 7}
 MAX_ID = 2 ** (8 * _ID_BYTES) - 1
+# The trace id the links of a test SMS are signed for: no trace ever gets it, the opt-out page shows a
+# harmless demonstration for it.
+TEST_TRACE_ID = MAX_ID
 
 
 def token_length(purpose):

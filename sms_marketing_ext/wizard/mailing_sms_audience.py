@@ -63,9 +63,12 @@ class MailingSmsAudience(models.TransientModel):
         })
 
     def _action_open(self):
+        title = {"put_in_queue": _("Send %s"), "schedule": _("Schedule %s")}.get(
+            self.confirm_action, _("Recipients of %s")
+        )
         return {
             "type": "ir.actions.act_window",
-            "name": _("Recipients of %s", self.mailing_id.subject),
+            "name": title % self.mailing_id.subject,
             "res_model": self._name,
             "res_id": self.id,
             "view_mode": "form",

@@ -45,7 +45,7 @@ class MailingSmsTest(models.TransientModel):
         gateway = mailing._sms_get_gateway()
         sample = self.env[mailing.mailing_model_real].search([], limit=1)
         # The token of a trace that does not exist: links work, and attribute no click.
-        body = mailing._sms_render_bodies([(sms_tokens.MAX_ID, sample.id)])[sms_tokens.MAX_ID]
+        body = mailing._sms_render_bodies([(sms_tokens.TEST_TRACE_ID, sample.id)])[sms_tokens.TEST_TRACE_ID]
         lines = [_("The following numbers are not valid phone numbers: %s", ", ".join(invalid))] if invalid else []
         if numbers:
             messages = [

@@ -46,8 +46,8 @@ const GSM_REPLACEMENTS = new Map(
         // Hyphens, dashes, minus sign and bullet.
         "\u2010": "-", "\u2011": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-", "\u2022": "-",
         "\u2026": "...",
-        // No-break space and the other Unicode spaces (U+2000..U+200A, U+202F, U+205F, U+3000).
-        "\u00a0": " ", "\u2000": " ", "\u2001": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ",
+        // Tab, no-break space and the other Unicode spaces (U+2000..U+200A, U+202F, U+205F, U+3000).
+        "\t": " ", "\u00a0": " ", "\u2000": " ", "\u2001": " ", "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ",
         "\u2006": " ", "\u2007": " ", "\u2008": " ", "\u2009": " ", "\u200a": " ", "\u202f": " ", "\u205f": " ",
         "\u3000": " ",
         // Zero-width characters (including the BOM / zero-width no-break space) are dropped, except the
@@ -131,4 +131,19 @@ export function toGsm(text) {
         changes.get(char).count++;
     });
     return { text: out, changes: [...changes.values()] };
+}
+
+/**
+ * The code point ("U+00A0") of a character that shows nothing by itself: a space other than the plain
+ * one, a tab, a zero-width or other format / control character; "" for any other one. Twin of
+ * invisible_code() in tools/sms_segments.py.
+ *
+ * @param {string} char
+ * @returns {string}
+ */
+export function invisibleCode(char) {
+    if (GSM7_BASIC.has(char) || !/^[\p{Z}\p{C}]$/u.test(char)) {
+        return "";
+    }
+    return `U+${char.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
 }

@@ -34,6 +34,38 @@ function openMenu(parentLabel, menuXmlid, breadcrumb) {
     ];
 }
 
+/** Open the SMS Marketing app and start a new SMS mailing titled `title`. */
+function newSmsMailing(title) {
+    return [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        {
+            content: "Create an SMS mailing",
+            trigger: ".o_list_button_add, .o-kanban-button-new",
+        },
+        {
+            content: "Title",
+            trigger: 'div[name="sms_subject"] input',
+            run: `text ${title}`,
+        },
+    ];
+}
+
+/** Open the Callbacks tab of the tour's gateway. */
+function openGatewayCallbacks() {
+    return [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        ...openMenu("Configuration", "sms_marketing_ext.sms_gateway_menu", "Gateways"),
+        {
+            content: "Open the gateway",
+            trigger: '.o_data_row td[name="name"]:contains("Tour gateway")',
+        },
+        {
+            content: "Open the Callbacks tab",
+            trigger: '.o_notebook .nav-link[name="callbacks"]',
+        },
+    ];
+}
+
 /**
  * Pick `label` in the many2one or many2many field `name` by typing it. With `onlyMatches`, wait
  * until the dropdown shows the search's results (every item matches) before picking.
@@ -88,13 +120,31 @@ async function waitUntil(predicate, message) {
 function checkInputValue(content, trigger, expected) {
     return check(content, trigger, {
         async run() {
-            const input = this.$anchor[0];
+            // Queried again each time: an onchange may render the field anew.
+            const value = () => document.querySelector(trigger)?.value;
             await waitUntil(
-                () => input.isConnected && input.value.includes(expected),
-                () => `${content}: the field shows "${input.value}", not "${expected}"`
+                () => (value() || "").includes(expected),
+                () => `${content}: the field shows "${value()}", not "${expected}"`
             );
         },
     });
+}
+
+/** Put `text` in a textarea as keystrokes do: input events only, nothing committed to the record. */
+function liveInput(textarea, text) {
+    textarea.value = text;
+    textarea.dispatchEvent(new InputEvent("input", { bubbles: true }));
+}
+
+/** A step typing `text` in the SMS content without committing it (no change event, no blur). */
+function typeWithoutCommitting(text) {
+    return {
+        content: `Type "${text}" without leaving the field`,
+        trigger: 'div[name="body_plaintext"] textarea',
+        run() {
+            liveInput(this.$anchor[0], text);
+        },
+    };
 }
 
 function check(content, trigger, extra = {}) {
@@ -120,6 +170,35 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
         },
         ...pickRecord("contact_list_ids", "Tour list"),
         check("The list is selected", 'div[name="contact_list_ids"] .o_tag:contains("Tour list")'),
+        // Issue 13 §2: the counter follows every keystroke (input events only, no change, no blur),
+        // in plain words, with correct plurals.
+        typeWithoutCommitting("Hi €"),
+        check("Counted as typed, before leaving the field", ".o_sms_ext_counter", {
+            async run() {
+                const counter = this.$anchor[0];
+                await waitUntil(
+                    () => counter.querySelector(".o_sms_ext_length") && !/septet|UTF-16/.test(counter.textContent),
+                    () => `the counter did not follow the keystroke, or speaks jargon: ${counter.textContent}`
+                );
+            },
+        }),
+        {
+            content: "Type up to one character left in the part",
+            trigger: ".o_sms_ext_remaining[data-remaining]",
+            async run() {
+                const remaining = Number(this.$anchor[0].dataset.remaining);
+                const textarea = document.querySelector('div[name="body_plaintext"] textarea');
+                liveInput(textarea, `Hi €${"a".repeat(remaining - 1)}`);
+                await waitUntil(
+                    () => document.querySelector(".o_sms_ext_remaining")?.dataset.remaining === "1",
+                    () => `still ${document.querySelector(".o_sms_ext_remaining")?.dataset.remaining} left, not 1`
+                );
+            },
+        },
+        check(
+            "Singular for one",
+            '.o_sms_ext_remaining:contains("1 character left"):not(:contains("1 characters"))'
+        ),
         {
             content: "Open the Settings tab",
             trigger: '.o_notebook .nav-link[name="settings"]',
@@ -156,6 +235,18 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
             content: "Open the Settings tab",
             trigger: '.o_notebook .nav-link[name="settings"]',
         },
+        // Issue 13 §11: the message-class help sits under Message class, not under Gateway.
+        check("The message-class help follows its field", ".o_sms_ext_class_help", {
+            run() {
+                const help = this.$anchor[0];
+                const smsClass = document.querySelector('div[name="sms_class"]');
+                const gateway = document.querySelector('div[name="sms_gateway_id"]');
+                const follows = (a, b) => Boolean(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING);
+                if (!follows(smsClass, help) || !follows(help, gateway)) {
+                    throw new Error("the message-class help is not between Message class and Gateway");
+                }
+            },
+        }),
         ...pickRecord("sms_sender_id", "TourShop", true),
         checkInputValue("TourShop is the sender", 'div[name="sms_sender_id"] input', "TourShop"),
         check(
@@ -178,6 +269,45 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
             trigger: '.modal-footer button:contains("Close")',
         },
         check("The dialog is closed", "body:not(:has(.modal))"),
+        // Issue 13 §11: the estimate's date stays on one line.
+        {
+            content: "Back to the SMS Content tab",
+            trigger: '.o_notebook .nav-link[name="sms_body"]',
+        },
+        // Check recipients made the estimate: its date shows once the form has reloaded.
+        check("The estimate's date is on one line", ".o_sms_ext_cost_date:visible", {
+            run() {
+                // The distinct tops of its text's boxes: one line, one top.
+                const walker = document.createTreeWalker(this.$anchor[0], NodeFilter.SHOW_TEXT);
+                const tops = new Set();
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    const range = document.createRange();
+                    range.selectNodeContents(node);
+                    for (const rect of range.getClientRects()) {
+                        if (rect.width > 0) {
+                            tops.add(Math.round(rect.top));
+                        }
+                    }
+                }
+                if (tops.size !== 1) {
+                    throw new Error(`the estimate's date wraps over ${tops.size} lines`);
+                }
+            },
+        }),
+        check("A fresh estimate is not marked outdated", ".o_sms_ext_cost:not(:has(.o_sms_ext_cost_outdated:visible))"),
+        // Issue 13 §3: once the text needs more parts, the estimate says it is outdated.
+        {
+            content: "Make the message longer",
+            trigger: 'div[name="body_plaintext"] textarea',
+            run: `text ${EMOJI_TEXT} ${GSM_TEXT}`,
+        },
+        check("The estimate is marked outdated", ".o_sms_ext_cost_outdated:visible"),
+        {
+            content: "Back to the shorter message",
+            trigger: 'div[name="body_plaintext"] textarea',
+            run: `text ${EMOJI_TEXT}`,
+        },
+        check("The estimate holds again", ".o_sms_ext_cost:not(:has(.o_sms_ext_cost_outdated:visible))"),
         {
             content: "Send a test",
             trigger: 'button[name="action_test"]',
@@ -192,6 +322,20 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
             trigger: '.modal-footer button[name="action_send_sms"]',
         },
         check("The test went through the gateway", '.o_notification:contains("Test SMS sent to +33612345678")'),
+        // Issue 13 §11: the opt-out link of the test SMS opens a harmless demonstration page.
+        check("The test is in the chatter, opt-out link included", '.o-mail-Message-body:contains("/sms/o/")', {
+            async run() {
+                const body = [...document.querySelectorAll(".o-mail-Message-body")]
+                    .map((element) => element.textContent)
+                    .find((text) => text.includes("/sms/o/"));
+                const token = body.match(/\/sms\/o\/([\w=-]+)/)[1];
+                const response = await fetch(`/sms/o/${token}`);
+                const page = await response.text();
+                if (!response.ok || !page.includes('id="sms_optout_test"') || page.includes("not valid")) {
+                    throw new Error(`the test SMS's opt-out link answers ${response.status}: ${page.slice(0, 300)}`);
+                }
+            },
+        }),
         {
             content: "Schedule",
             trigger: 'button[name="action_schedule"]',
@@ -213,6 +357,278 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
 });
 
 // ------------------------------------------------------------------------------------------------
+// Issue 13 §1: Make GSM-compatible on a never-saved mailing stays on it; invisible characters are named
+// ------------------------------------------------------------------------------------------------
+const INVISIBLE_TEXT = "\u201cSoldes\u201d\tjusqu\u2019\u00e0\u00a0-50 %\u200b ce week-end";
+const INVISIBLE_TEXT_GSM = "\"Soldes\" jusqu'\u00e0 -50 % ce week-end";
+
+registry.category("web_tour.tours").add("sms_ext_tour_make_gsm_compatible", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...newSmsMailing("Tour GSM fix"),
+        ...pickRecord("contact_list_ids", "Tour list"),
+        {
+            content: "Paste a text with a tab, a non-breaking space and a zero-width space",
+            trigger: 'div[name="body_plaintext"] textarea',
+            run: `text ${INVISIBLE_TEXT}`,
+        },
+        check("The tab is named", '.o_sms_ext_non_gsm .o_sms_ext_invisible_char[data-code="U+0009"]:contains("tab")'),
+        check(
+            "The non-breaking space is named",
+            '.o_sms_ext_non_gsm .o_sms_ext_invisible_char[data-code="U+00A0"]:contains("non-breaking space")'
+        ),
+        check(
+            "The zero-width space is named",
+            '.o_sms_ext_non_gsm .o_sms_ext_invisible_char[data-code="U+200B"]:contains("zero-width space")'
+        ),
+        check("The curly quote is shown as itself", '.o_sms_ext_non_gsm code:contains("\u201c")'),
+        {
+            content: "Make GSM-compatible (the mailing was never saved)",
+            trigger: 'button[name="action_sms_make_gsm_compatible"]',
+        },
+        check("What was replaced is said in words", '.o_notification:contains("non-breaking space")'),
+        check("The form still shows the mailing, now saved", '.o_breadcrumb .active:contains("Tour GSM fix")'),
+        check("The record is the saved one, not a new one", ".o_form_view", {
+            async run() {
+                await waitUntil(
+                    () => /[#&]id=\d+/.test(window.location.hash),
+                    () => `the URL has no record id: ${window.location.hash}`
+                );
+            },
+        }),
+        checkInputValue("The text is replaced", 'div[name="body_plaintext"] textarea', INVISIBLE_TEXT_GSM),
+        check(
+            "GSM 7-bit now, nothing forces Unicode",
+            '.o_sms_ext_counter:has(.o_sms_ext_encoding[data-encoding="gsm7"]):not(:has(.o_sms_ext_non_gsm))'
+        ),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §8: a marketer without an e-mail address saves an SMS mailing (no hidden Reply To blocks it)
+// ------------------------------------------------------------------------------------------------
+registry.category("web_tour.tours").add("sms_ext_tour_mailing_without_email", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...newSmsMailing("Tour no e-mail"),
+        ...pickRecord("contact_list_ids", "Tour list"),
+        {
+            content: "Message",
+            trigger: 'div[name="body_plaintext"] textarea',
+            run: "text Hello from a marketer without an e-mail address",
+        },
+        ...stepUtils.saveForm(),
+        check("No field blocks the save", "body:not(:has(.o_notification:contains('Invalid fields')))"),
+        check("Saved", ".o_form_view .o_form_saved"),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §9: an administrator reads and copies the webhook secret the form tells him to give away
+// ------------------------------------------------------------------------------------------------
+registry.category("web_tour.tours").add("sms_ext_tour_webhook_secret", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openGatewayCallbacks(),
+        check("The secret is readable", 'div[name="webhook_secret"]:contains("tour-webhook-secret")'),
+        {
+            content: "Copy it (headless Chromium has no clipboard permission: keep what is written to it)",
+            trigger: 'div[name="webhook_secret"] .o_clipboard_button',
+            run() {
+                navigator.clipboard.writeText = async (text) => {
+                    window.smsExtCopiedText = text;
+                };
+                this.$anchor[0].click();
+            },
+        },
+        check("Copied", ".popover:contains('Copied')", {
+            run() {
+                if (window.smsExtCopiedText !== "tour-webhook-secret") {
+                    throw new Error(`copied "${window.smsExtCopiedText}", not the secret`);
+                }
+            },
+        }),
+    ],
+});
+
+// A marketer (not an administrator) does not see it.
+registry.category("web_tour.tours").add("sms_ext_tour_webhook_secret_hidden", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openGatewayCallbacks(),
+        check("The URLs can be copied", 'div[name="status_webhook_url"] .o_clipboard_button'),
+        check("No secret for a marketer", 'body:not(:has(div[name="webhook_secret"]))'),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §11: the chatter of a mailing paused for credit says so in a sentence, no raw values
+// ------------------------------------------------------------------------------------------------
+registry.category("web_tour.tours").add("sms_ext_tour_paused_chatter", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        ...openMailingFromList("Tour paused mailing"),
+        check("The pause is told in words", '.o-mail-Message-body:contains("Sending paused")'),
+        check("No raw tracking values", "body:not(:has(.o-mail-Message-tracking))"),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §4: Send blocks before confirming, then one dialog with recipients, parts, cost and balance
+// ------------------------------------------------------------------------------------------------
+function openMailingFromList(subject) {
+    return [
+        {
+            content: "Switch to the list view",
+            trigger: ".o_switch_view.o_list",
+        },
+        {
+            content: `Open ${subject}`,
+            trigger: `.o_data_row td:contains("${subject}")`,
+        },
+        check(`${subject} is open`, `.o_breadcrumb .active:contains("${subject}")`),
+    ];
+}
+
+registry.category("web_tour.tours").add("sms_ext_tour_send_confirm", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        ...openMailingFromList("Tour too long"),
+        {
+            content: "Send a mailing over the part limit",
+            trigger: '.o_form_statusbar button[name="action_sms_send_confirm"]',
+        },
+        check("Blocked at once, with the reason, before any confirmation", '.modal-body:contains("maximum of 6")', {
+            extra_trigger: "body:not(:has(.o_sms_ext_send_summary))",
+        }),
+        {
+            content: "Close the message",
+            trigger: ".modal-footer .btn-primary",
+        },
+        {
+            content: "Back to the mailings",
+            trigger: ".o_breadcrumb a:first",
+            extra_trigger: "body:not(:has(.modal))",
+        },
+        ...openMailingFromList("Tour ready"),
+        {
+            content: "Send",
+            trigger: '.o_form_statusbar button[name="action_sms_send_confirm"]',
+        },
+        check(
+            "One dialog: recipients, parts, cost and balance",
+            '.o_sms_ext_send_summary:contains("3 SMS"):contains("1 part"):contains("credits")' +
+                ':contains("covers it")'
+        ),
+        check("The cost is worked out", 'div[name="cost"]:contains("0.")'),
+        {
+            content: "Send it",
+            trigger: '.modal-footer button[name="action_confirm"]:contains("Send")',
+        },
+        check("Queued, without a second question", ".o_statusbar_status .o_arrow_button_current", {
+            extra_trigger: "body:not(:has(.modal))",
+            async run() {
+                await waitUntil(
+                    () => /In Queue|Sending|Sent/.test(this.$anchor[0].closest(".o_statusbar_status").textContent),
+                    () => "the mailing was not queued"
+                );
+            },
+        }),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §5: a French viewer sees (and counts) the footer in the mailing's language, not in his own
+// ------------------------------------------------------------------------------------------------
+registry.category("web_tour.tours").add("sms_ext_tour_footer_language", {
+    test: true,
+    steps: () => [
+        check("The footer is shown in the mailing's language (English)", ".o_sms_ext_optout_footer", {
+            async run() {
+                const footer = () => document.querySelector('.o_sms_ext_optout_footer div[name="sms_optout_footer_text"]');
+                await waitUntil(
+                    () => footer()?.textContent.trim().startsWith("STOP SMS: http"),
+                    () => `the footer reads "${footer()?.textContent}"`
+                );
+            },
+        }),
+        check("The counter counts that footer", ".o_sms_ext_chars[data-chars]", {
+            run() {
+                const body = document.querySelector('div[name="body_plaintext"] textarea').value;
+                const footer = document
+                    .querySelector('.o_sms_ext_optout_footer div[name="sms_optout_footer_text"]')
+                    .textContent.trim();
+                const expected = [...body].length + 1 + [...footer].length; // "\n" + footer
+                const counted = Number(this.$anchor[0].dataset.chars);
+                if (counted !== expected) {
+                    throw new Error(`the counter counts ${counted} characters, the text as sent has ${expected}`);
+                }
+            },
+        }),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13 §6: the statistics of a sent mailing agree on the list, the form and its buttons
+// ------------------------------------------------------------------------------------------------
+registry.category("web_tour.tours").add("sms_ext_tour_statistics", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        {
+            content: "Switch to the list view",
+            trigger: ".o_switch_view.o_list",
+        },
+        check(
+            "The list's Clicked (%) is the click rate",
+            '.o_data_row:contains("Tour stats mailing") td[name="sms_stat_click_rate"]:contains("33")'
+        ),
+        {
+            content: "Open the mailing",
+            trigger: '.o_data_row td:contains("Tour stats mailing")',
+        },
+        check("Pending is shown and the figures add up", ".o_sms_ext_stats", {
+            run() {
+                const value = (name) => Number(this.$anchor[0].querySelector(`div[name="${name}"]`).textContent.trim());
+                const [recipients, delivered, failed, pending] = [
+                    "sms_stat_recipients", "sms_stat_delivered", "sms_stat_failed", "sms_stat_pending",
+                ].map(value);
+                if (pending !== 1 || delivered + failed + pending !== recipients) {
+                    throw new Error(`${recipients} recipients, ${delivered} delivered, ${failed} failed, ${pending} pending`);
+                }
+            },
+        }),
+        check("The form's click rate is the list's", '.o_sms_ext_stats div[name="sms_stat_click_rate"]:contains("33.33")'),
+        {
+            content: "Open the failures",
+            trigger: 'button[name="action_sms_view_failures"]',
+        },
+        check("The Failed button opens as many recipients as it counts", ".o_list_view", {
+            async run() {
+                const rows = () => document.querySelectorAll(".o_list_view .o_data_row").length;
+                const groups = () =>
+                    [...document.querySelectorAll(".o_list_view .o_group_header .o_group_name")].map((group) =>
+                        Number(group.textContent.match(/\((\d+)\)/)?.[1] || 0)
+                    );
+                await waitUntil(
+                    () => groups().reduce((sum, count) => sum + count, 0) === 2 || rows() === 2,
+                    () => `the failures list shows ${groups().join("+") || rows()} records, not 2`
+                );
+            },
+        }),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
 // A marketer requests an alphanumeric sender with its justification document
 // ------------------------------------------------------------------------------------------------
 const JUSTIFICATION_PDF = [
@@ -229,10 +645,36 @@ registry.category("web_tour.tours").add("sms_ext_tour_sender_request", {
     steps: () => [
         ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
         ...openMenu("Configuration", "sms_marketing_ext.sms_sender_menu", "Senders"),
+        // Issue 13 §11: the kanban shows every state in the workflow's order, Draft included.
+        {
+            content: "Switch to the kanban view",
+            trigger: ".o_switch_view.o_kanban",
+        },
+        check("Columns: Draft, Submitted, Approved, Refused", ".o_kanban_view .o_kanban_group", {
+            async run() {
+                const titles = () =>
+                    [...document.querySelectorAll(".o_kanban_view .o_kanban_group .o_column_title")].map((title) =>
+                        title.textContent.trim()
+                    );
+                await waitUntil(
+                    () => titles().join() === "Draft,Submitted,Approved,Refused",
+                    () => `kanban columns: ${titles().join(", ")}`
+                );
+            },
+        }),
         {
             content: "Request a sender",
             trigger: ".o_list_button_add, .o-kanban-button-new",
         },
+        // Issue 13 §11: Suggest from company works on a sender nobody has named yet.
+        checkInputValue("A new sender starts with the company's suggestion", 'div[name="name"] input', "TourFlora"),
+        {
+            content: "Suggest from company",
+            trigger: 'button[name="action_suggest_from_company"]',
+        },
+        check("Suggested and saved, no invalid field", ".o_form_view .o_form_saved", {
+            extra_trigger: "body:not(:has(.o_notification:contains('Invalid fields')))",
+        }),
         {
             content: "Name",
             trigger: 'div[name="name"] input',
@@ -295,6 +737,7 @@ const CSV_WITH_BAD_LINES = [
     "Carla Peeters;0470 12 34 03;BE",
     "Nobody;12345;FR",
     "Not a phone;call me maybe;DE",
+    "Paris office;+33 1 42 68 53 00;FR",
     "Alice again;+33612345601;FR",
     "",
 ].join("\n");
@@ -305,20 +748,26 @@ registry.category("web_tour.tours").add("sms_ext_tour_csv_import", {
     steps: () => [
         ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
         ...openMenu("Mailing Lists", "mass_mailing_sms.mailing_list_menu_sms", "Mailing Lists"),
+        // Issue 13 §7: number import straight from the list's kanban card (not stock's e-mail importer),
+        // and from the list view.
+        check(
+            "The card offers Import numbers, not stock's Import Contacts",
+            '.o_kanban_record:contains("Tour import list"):not(:has(button:contains("Import Contacts")))'
+        ),
         {
             content: "Switch to the list view",
             trigger: ".o_switch_view.o_list",
         },
-        check("The list view is shown", ".o_list_view"),
+        check("The list view offers it too", '.o_list_view .o_control_panel button:contains("Import numbers")'),
         {
-            content: "Open the list",
-            trigger: '.o_data_row td[name="name"]:contains("Tour import list")',
+            content: "Back to the kanban view",
+            trigger: ".o_switch_view.o_kanban",
         },
         {
-            content: "Import numbers",
-            trigger: '.o_form_view .o_statusbar_buttons button:contains("Import numbers")',
-            extra_trigger: '.o_breadcrumb .active:contains("Tour import list")',
+            content: "Import numbers from the list's card",
+            trigger: '.o_kanban_record:contains("Tour import list") button:contains("Import numbers")',
         },
+        checkInputValue("The wizard is for that list", 'div[name="mailing_list_id"] input', "Tour import list"),
         uploadFile("file_data", "contacts.csv", CSV_WITH_BAD_LINES, "text/csv"),
         checkInputValue("The file is chosen", 'div[name="file_data"] input.o_input', "contacts.csv"),
         {
@@ -326,7 +775,11 @@ registry.category("web_tour.tours").add("sms_ext_tour_csv_import", {
             trigger: '.modal-footer button[name="action_preview"]',
         },
         check("3 valid new numbers", 'div[name="new_count"]:contains("3")'),
-        check("2 rejected lines", 'div[name="rejected_count"]:contains("2")'),
+        check("3 rejected lines", 'div[name="rejected_count"]:contains("3")'),
+        check(
+            "The landline is refused, and the preview says why",
+            'div[name="preview_html"]:contains("+33 1 42 68 53 00"):contains("landline")'
+        ),
         check("1 duplicate", 'div[name="duplicate_count"]:contains("1")'),
         check(
             "The rejected lines are listed with their values",
@@ -348,7 +801,7 @@ registry.category("web_tour.tours").add("sms_ext_tour_csv_import", {
 });
 
 // ------------------------------------------------------------------------------------------------
-// An SMS administrator reads the link analytics of a mailing
+// A marketer (SMS Marketing / User) reads the link analytics of a mailing
 // ------------------------------------------------------------------------------------------------
 registry.category("web_tour.tours").add("sms_ext_tour_link_analytics", {
     test: true,
@@ -371,10 +824,46 @@ registry.category("web_tour.tours").add("sms_ext_tour_link_analytics", {
             '.o_pivot .o_pivot_header_cell_closed:contains("Tour analytics mailing"), ' +
                 '.o_pivot .o_pivot_header_cell_opened:contains("Tour analytics mailing")'
         ),
+        // Issue 13 §10: columns say who clicked, not "No" / "Yes".
+        check(
+            "The pivot's columns say Person",
+            '.o_pivot thead:contains("Person"):not(:contains("No")):not(:contains("Yes"))'
+        ),
+        {
+            content: "Show the graph",
+            trigger: ".o_switch_view.o_graph",
+        },
+        check("The graph's legend names its series, never \"false\"", ".o_graph_renderer canvas", {
+            async run() {
+                const canvas = this.$anchor[0];
+                const labels = () => (window.Chart?.getChart(canvas)?.data.datasets || []).map((d) => d.label);
+                await waitUntil(
+                    () => labels().length && labels().every((label) => label && !/^(false|true|undefined)$/i.test(label)),
+                    () => `graph legend: ${JSON.stringify(labels())}`
+                );
+            },
+        }),
         {
             content: "Show the clicks one by one",
             trigger: ".o_switch_view.o_list",
         },
+        check(
+            "Each click shows its destination, not the short link",
+            '.o_list_view .o_data_row td[name="sms_destination"]:contains("https://shop.example.com/sale")'
+        ),
+        check("Latest clicks first", ".o_list_view", {
+            async run() {
+                const names = () =>
+                    [...document.querySelectorAll('.o_list_view .o_data_row td[name="mass_mailing_id"]')].map(
+                        (cell) => cell.closest("tr").querySelector('td[name="country_id"]').textContent.trim()
+                    );
+                // The test dates the clicks: Belgium (newest), France, France (oldest).
+                await waitUntil(
+                    () => names().join() === "Belgium,France,France",
+                    () => `clicks in the order ${names().join(", ")}`
+                );
+            },
+        }),
         check("People's clicks only (bots are filtered out by default)", ".o_list_view", {
             async run() {
                 await waitUntil(
