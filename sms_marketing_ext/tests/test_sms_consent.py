@@ -169,6 +169,32 @@ class TestSmsConsent(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
                 with self.assertRaisesRegex(UserError, message):
                     wizard.action_import()
 
+    def test_import_hostile_files(self):
+        """Files an attacker (or a broken export) uploads get a message saying what is wrong, never a
+        server error, and blacklist nothing: binary content past the first 64 KiB, a quote left open
+        (which used to swallow the next lines silently into one cell), cells too long to be data."""
+        Import = self.env["phone.blacklist.import"].with_user(self.user_sms_admin)
+        fr = self.env.ref("base.fr").id
+        cases = (
+            ("binary", bytes(range(1, 256)) * 400, "is not a text file"),
+            ("NUL after 64 KiB", b"0612345678\n" * 7000 + b"\x00\x01\x02" * 100, "is not a text file"),
+            ("quote left open", b'number;reason\n0612345670;"asked\n0612345671;x\n0612345672;y\n',
+             "Line 2 of .optouts.csv. opens a quote"),
+            ("quote left open, long", b'number;reason\n0612345670;"asked\n' + b"0612345671;x\n" * 20000,
+             "Line 2 of .optouts.csv. opens a quote"),
+            ("huge cell", b"number;reason\n0612345670;" + b"x" * 200_000 + b"\n",
+             "Line 2 .* more than 1024 characters"),
+            ("huge number", b"number\n0612345670\n" + b"6" * 100_000 + b"\n", "Line 3 .* more than 1024 characters"),
+            ("too many lines", b"0612345670\n" * 1_000_001, "at most 1000000 lines"),
+        )
+        for name, content, message in cases:
+            with self.subTest(name):
+                wizard = Import.create({"file_data": base64.b64encode(content), "file_name": "optouts.csv",
+                                        "country_id": fr})
+                with self.assertRaisesRegex(UserError, message):
+                    wizard.action_import()
+                self.assertFalse(self._entry("+33612345670"), "nothing is blacklisted")
+
     def test_import_access(self):
         with self.assertRaises(AccessError):
             self.env["phone.blacklist.import"].with_user(self.user_marketing).create(
@@ -187,14 +213,47 @@ class TestSmsConsent(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
         export = self.env["phone.blacklist.export"].browse(export_id)
         rows = list(csv.reader(io.StringIO(base64.b64decode(export.data).decode())))
         self.assertEqual(rows[0], ["number", "active", "last_consent_date", "last_consent_source"])
+        # the numbers start with "+": neutralised as formulas, as OWASP says (the imports read them back)
         self.assertEqual([row[:2] + row[3:] for row in rows[1:]],
-                         [["+33612345678", "yes", "import"], ["+33612345679", "no", "reply"]])
+                         [["'+33612345678", "yes", "import"], ["'+33612345679", "no", "reply"]])
         self.assertTrue(all(row[2] for row in rows[1:]), "the date of the latest consent record")
 
         self.authenticate("sms_marketing_user", "sms_marketing_user")
         response = self.url_open(action["url"])
         self.assertEqual(response.status_code, 200)
         self.assertTrue(response.text.startswith("number,active"))
+
+    def test_export_neutralises_formulas_and_imports_back(self):
+        """No cell of an export starts a formula, and the export imports back as it was: into the
+        blacklist (after an opt-in) and into a mailing list."""
+        Blacklist = self.env["phone.blacklist"]
+        numbers = ["+33612345678", "+447911123456"]
+        Blacklist.with_context(sms_consent_source="import")._add(numbers)
+        entries = Blacklist.search([("number", "in", numbers)])
+        action = entries.with_user(self.user_marketing).action_sms_export_csv()
+        export = self.env["phone.blacklist.export"].browse(int(action["url"].split("/")[4]))
+        content = base64.b64decode(export.data)
+        rows = list(csv.reader(io.StringIO(content.decode())))
+        self.assertEqual(len(rows), 3)
+        for row in rows:
+            for cell in row:
+                self.assertFalse(cell.startswith(("=", "+", "-", "@", "\t", "\r")), f"formula cell {cell!r}")
+
+        Blacklist.with_context(sms_consent_source="reply")._remove(numbers)
+        wizard = self.env["phone.blacklist.import"].with_user(self.user_sms_admin).create(
+            {"file_data": base64.b64encode(content), "file_name": "phone_blacklist.csv"}
+        )
+        wizard.action_import()
+        self.assertEqual((wizard.added_count, wizard.rejected_count), (2, 0))
+        self.assertEqual(set(Blacklist.search([("number", "in", numbers)]).mapped("number")), set(numbers))
+
+        mailing_list = self.env["mailing.list"].create({"name": "From the blacklist export"})
+        wizard = self.env["mailing.list.sms.import"].with_user(self.user_marketing).create(
+            {"mailing_list_id": mailing_list.id, "file_data": base64.b64encode(content), "file_name": "bl.csv"}
+        )
+        wizard.action_import()
+        self.assertEqual((wizard.new_count, wizard.rejected_count), (2, 0))
+        self.assertEqual(set(mailing_list.subscription_ids.contact_id.mapped("phone_sanitized")), set(numbers))
 
     # ------------------------------------------------------------
     # Mailing-list subscriptions

@@ -1,12 +1,11 @@
 """Pure helpers for SMS consent (no Odoo import): masked numbers and blacklist CSV files."""
 
-import csv
 import io
 
 import phonenumbers
 
 from . import sms_phone
-from .sms_number_file import NUMBER, NumberFile
+from .sms_number_file import NUMBER, NumberFile, write_csv
 
 EXPORT_HEADER = ("number", "active", "last_consent_date", "last_consent_source")
 # Why a line of a blacklist file is not imported, beside the reasons of sms_phone.
@@ -30,12 +29,13 @@ def mask_number(number):
     return f"{prefix} {'•' * max(len(national) - 2, 0)} {national[-2:]}"
 
 
-def parse_blacklist_csv(data, default_country=None):
+def parse_blacklist_csv(data, default_country=None, max_lines=None):
     """Read a blacklist file (see :class:`~.sms_number_file.NumberFile`): a number column, optionally a
     reason column (named "reason", "note"...; without a header row, the column after the numbers).
 
     :param data: the file (bytes, or text)
     :param default_country: ISO code of the country of numbers written without their country code
+    :param max_lines: refuse longer files (see :class:`~.sms_number_file.NumberFile`)
     :return: ``(accepted, rejected)``: ``accepted`` is a list of ``(line, number, reason)``
         with E.164 numbers, each number once; ``rejected`` a list of ``(line, value, why, first_line)``
         where ``why`` is a reason code of :mod:`.sms_phone` or ``duplicate`` and ``first_line`` the
@@ -45,7 +45,7 @@ def parse_blacklist_csv(data, default_country=None):
     >>> parse_blacklist_csv('+33612345678,"STOP, by mail"\\n0612345679\\n06 12 34 56 79\\n', "FR")
     ([(1, '+33612345678', 'STOP, by mail'), (2, '+33612345679', '')], [(3, '06 12 34 56 79', 'duplicate', 2)])
     """
-    numbers = NumberFile(data)
+    numbers = NumberFile(data, max_lines=max_lines)
     number_col = numbers.columns[NUMBER]
     headerless_reason = None if numbers.header is not None or number_col else 1
     accepted, rejected, seen = [], [], {}
@@ -66,10 +66,20 @@ def parse_blacklist_csv(data, default_country=None):
 
 
 def blacklist_csv(rows):
-    """CSV text of blacklist rows ``(number, active, last consent date or None, last source or None)``."""
+    """CSV text of blacklist rows ``(number, active, last consent date or None, last source or None)``;
+    cells a spreadsheet would run as formulas are neutralised (numbers read ``'+33...``, which the
+    imports read back).
+
+    >>> blacklist_csv([("+33612345678", True, None, "reply"), ("=1+1", False, None, None)]).splitlines()
+    ['number,active,last_consent_date,last_consent_source', "'+33612345678,yes,,reply", "'=1+1,no,,"]
+    """
     output = io.StringIO()
-    writer = csv.writer(output, lineterminator="\r\n")
-    writer.writerow(EXPORT_HEADER)
-    for number, active, date, source in rows:
-        writer.writerow([number, "yes" if active else "no", date.isoformat(sep=" ") if date else "", source or ""])
+    write_csv(
+        output,
+        EXPORT_HEADER,
+        (
+            (number, "yes" if active else "no", date.isoformat(sep=" ") if date else "", source or "")
+            for number, active, date, source in rows
+        ),
+    )
     return output.getvalue()

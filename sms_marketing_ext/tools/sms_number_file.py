@@ -1,4 +1,5 @@
-"""Files of phone numbers people upload (no Odoo import): decode, sniff, find the columns, stream the rows.
+"""Files of phone numbers people upload or download (no Odoo import): decode, sniff, find the columns,
+stream the rows; write CSV files that spreadsheets open without running formulas.
 
 A file is CSV or plain text: one number per line, or columns separated by commas, semicolons or
 tabs, with a header row or not. :class:`NumberFile` reads it from its bytes and yields its rows one
@@ -33,7 +34,9 @@ SPREADSHEET = "spreadsheet"  # an xlsx, ods or xls file, to save as CSV first
 BINARY = "binary"  # not a text file at all
 TOO_MANY_LINES = "too_many_lines"  # count, max
 NO_NUMBER_COLUMN = "no_number_column"  # header: the header row's cells, None without a header
-BAD_LINE = "bad_line"  # line, error: a line the CSV reader cannot read (a cell over 128 KiB...)
+BAD_LINE = "bad_line"  # line, error: a line the CSV reader cannot read
+UNCLOSED_QUOTE = "unclosed_quote"  # line: a quote opened there runs over the next lines
+CELL_TOO_LONG = "cell_too_long"  # line, max: a cell of more than MAX_CELL characters
 NO_NUMBERS = "no_numbers"  # a header and nothing else
 
 # Roles of the columns.
@@ -64,6 +67,8 @@ HEADERS = {
 }
 
 SNIFF_LINES = 50
+MAX_LINES = 1_000_000  # the imports' limit (an argument of NumberFile: None reads any length)
+MAX_CELL = 1024  # characters: a number, a name, a country or a note is far shorter
 DELIMITERS = ("\t", ";", ",")
 BINARY_SIGNATURES = (
     (b"PK\x03\x04", SPREADSHEET),  # xlsx, ods (zip containers)
@@ -77,6 +82,10 @@ _CHECKED = 65536  # the first bytes / characters looked at for binary content
 _CHUNK = 1 << 18
 _PHONE_LOOKING = re.compile(r"\s*\+?[\d\s().\-/]{6,}\s*")
 _CLEAN_KEY = re.compile(r"[^a-z0-9]+")
+
+
+# Cells a spreadsheet reads as a formula (OWASP "CSV injection"): neutralised on writing.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class NumberFileError(Exception):
@@ -111,12 +120,46 @@ def ascii_key(value):
 
 
 def clean_cell(value):
-    """A cell without surrounding blanks and quotes.
+    """A cell without surrounding blanks and quotes; so also without the apostrophe
+    :func:`neutralise_cell` puts before a number such as +33..., and our own exports read back.
 
-    >>> clean_cell(" '06 12 34 56 78' ")
-    '06 12 34 56 78'
+    >>> clean_cell(" '06 12 34 56 78' "), clean_cell("'+33612345678")
+    ('06 12 34 56 78', '+33612345678')
     """
     return value.strip().strip("\"'").strip()
+
+
+def neutralise_cell(value):
+    """``value`` as a CSV cell no spreadsheet runs as a formula (OWASP "CSV injection"): text
+    starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading apostrophe.
+
+    E.164 numbers (+33...) get it too, as OWASP says: a rule "a number is safe" is one more thing
+    to get wrong, and a spreadsheet would turn +33612345678 into 33612345678 anyway. Every reader
+    of number files here (:func:`clean_cell`) strips it, so an export imports back as it was.
+    Other values (numbers, None) are left as they are.
+
+    >>> [neutralise_cell(v) for v in ("=1+2", "+33612345678", "-", "@SUM(A1)", chr(9) + "x", "06 12", 7, "")]
+    ["'=1+2", "'+33612345678", "'-", "'@SUM(A1)", "'\\tx", '06 12', 7, '']
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def write_csv(stream, header, rows, lineterminator="\r\n"):
+    """Write ``header`` and ``rows`` (iterables of cells) as CSV text to ``stream``, every cell
+    through :func:`neutralise_cell`. Rows are consumed one at a time (a generator stays a stream).
+
+    >>> out = io.StringIO()
+    >>> write_csv(out, ["number", "note"], [("+33612345678", '=HYPERLINK("http://x")')], chr(10))
+    >>> print(out.getvalue(), end="")
+    number,note
+    '+33612345678,"'=HYPERLINK(""http://x"")"
+    """
+    writer = csv.writer(stream, lineterminator=lineterminator)
+    writer.writerow([neutralise_cell(cell) for cell in header])
+    for row in rows:
+        writer.writerow([neutralise_cell(cell) for cell in row])
 
 
 class NumberFile:
@@ -125,7 +168,8 @@ class NumberFile:
     :param data: the file's bytes (str is read as UTF-8)
     :param max_lines: refuse longer files (``too_many_lines``); None: no limit
     :raise NumberFileError: ``empty``, ``spreadsheet``, ``binary``, ``too_many_lines`` or
-        ``no_number_column`` on opening; ``bad_line`` or ``no_numbers`` while iterating.
+        ``no_number_column`` on opening; ``bad_line``, ``unclosed_quote``, ``cell_too_long`` or
+        ``no_numbers`` while iterating.
 
     Attributes: ``encoding``, ``delimiter``, ``header`` (cells of the header row, None without one),
     ``columns`` (role -> index of the columns found), ``line_total`` (physical lines) and
@@ -188,6 +232,8 @@ class NumberFile:
                 continue
             if len(head) < _CHECKED:
                 head += text[: _CHECKED - len(head)]
+            if "\x00" in text:  # NUL is never text, wherever it is (the check below sees the head only)
+                raise NumberFileError(BINARY)
             count_lf += text.count("\n")
             count_cr += text.count("\r")
             last = text[-1]
@@ -217,8 +263,15 @@ class NumberFile:
         skip_header = self.header is not None
         found = False
         self.blank_count = 0
+        last_line = 0
         try:
             for raw_cells in reader:
+                first_line, last_line = last_line + 1, reader.line_num
+                for cell in raw_cells:
+                    if "\n" in cell or "\r" in cell:  # a quoted cell over several lines: a quote left open
+                        raise NumberFileError(UNCLOSED_QUOTE, line=first_line)
+                    if len(cell) > MAX_CELL:
+                        raise NumberFileError(CELL_TOO_LONG, line=first_line, max=MAX_CELL)
                 cells = [clean_cell(cell) for cell in raw_cells]
                 if not any(cells):
                     self.blank_count += 1
@@ -237,6 +290,8 @@ class NumberFile:
                     cells,
                 )
         except csv.Error as exc:
+            if "field larger than field limit" in str(exc):  # csv's own limit, over MAX_CELL
+                raise NumberFileError(CELL_TOO_LONG, line=last_line + 1, max=MAX_CELL) from exc
             raise NumberFileError(BAD_LINE, line=reader.line_num, error=str(exc)) from exc
         if not found:
             raise NumberFileError(NO_NUMBERS)

@@ -1,13 +1,15 @@
 # Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Import phone numbers from a CSV or text file into a mailing list.
 
-Numbers are parsed and normalised in Python (one parse per distinct value and country), then
-contacts and subscriptions are written with a handful of set-based SQL statements, so that a
-file of 100,000 lines costs a few dozen queries instead of hundreds of thousands of ORM calls.
+Each action (preview, download of the rejected lines, import) reads the file once, as a stream:
+the numbers are normalised in Python (a bounded cache per distinct value and country) and sent in
+chunks to a temporary table; duplicates, existing contacts, numbers already in the list and the
+blacklist are then found with a few set-based SQL statements, and the contacts and subscriptions
+are inserted from that table. Python keeps a chunk, counters and the preview's first lines, never
+the whole file: a file of a million lines imports in flat memory.
 """
 
 import base64
-import csv
 import io
 import logging
 import time
@@ -16,65 +18,53 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, clean_context, split_every
+from odoo.tools import SQL, clean_context
 
 from ..tools import sms_phone
-from ..tools.sms_number_file import NumberFileError, ascii_key
+from ..tools.sms_number_file import MAX_LINES, NumberFileError, ascii_key, write_csv
 
 _logger = logging.getLogger(__name__)
 
-MAX_LINES = 1_000_000
 PREVIEW_ROWS = 20
 PREVIEW_REJECTED = 100
-SQL_CHUNK = 50_000
+SQL_CHUNK = 20_000  # rows sent to PostgreSQL at once
+FETCH_CHUNK = 10_000  # rejected lines read back at once
+NORMALISE_CACHE = 100_000  # distinct (value, country) pairs remembered
 ANALYZE_THRESHOLD = 1_000
 COUNTRY_ALIASES = {"uk": "GB"}
-
-
-class _Row:
-    """One non-blank line of the file."""
-
-    __slots__ = ("country_code", "country_id", "country_value", "line", "name", "number", "raw", "reason", "status")
-
-    def __init__(self, line, raw, name, country_value):
-        self.line = line
-        self.raw = raw
-        self.name = name
-        self.country_value = country_value
-        self.country_id = None
-        self.country_code = ""
-        self.number = None
-        self.status = "rejected"  # rejected, duplicate, then valid -> new / existing
-        self.reason = ""
+# Temporary tables of one action (dropped at the end of the transaction): every non-blank line
+# of the file, and every distinct valid number with what the database knows of it.
+ROWS_TABLE = "sms_list_import_row"
+NUMBERS_TABLE = "sms_list_import_number"
 
 
 class _Analysis:
-    """Parsed file and what the database already knows about its numbers."""
+    """What one reading of the file found: counters, and the preview's first lines. The lines
+    themselves are in the temporary tables."""
 
-    def __init__(self, rows, blank_count):
-        self.rows = rows
-        self.blank_count = blank_count
-        self.valid = {}  # E.164 number -> first row holding it (file order)
-        self.contacts = {}  # E.164 number -> id of an existing contact having it
-        self.subscribed = set()  # numbers already in the list (whatever the opt-out)
-        self.blacklisted = set()
-
-    def count(self, status):
-        return sum(1 for row in self.rows if row.status == status)
+    def __init__(self):
+        self.row_count = 0  # non-blank lines
+        self.blank_count = 0
+        self.rejected_count = 0
+        self.duplicate_count = 0
+        self.number_count = 0  # distinct valid numbers
+        self.subscribed_count = 0
+        self.blacklisted_count = 0
 
     def counts(self):
         return {
-            "line_count": len(self.rows) + self.blank_count,
-            "new_count": len(self.valid) - len(self.subscribed),
-            "existing_count": len(self.subscribed),
-            "duplicate_count": self.count("duplicate"),
-            "rejected_count": self.count("rejected"),
+            "line_count": self.row_count + self.blank_count,
+            "new_count": self.number_count - self.subscribed_count,
+            "existing_count": self.subscribed_count,
+            "duplicate_count": self.duplicate_count,
+            "rejected_count": self.rejected_count,
             "blank_count": self.blank_count,
-            "blacklisted_count": len(self.blacklisted),
+            "blacklisted_count": self.blacklisted_count,
         }
 
-    def rejected_rows(self):
-        return [row for row in self.rows if row.status in ("rejected", "duplicate")]
+    @property
+    def has_rejected(self):
+        return bool(self.rejected_count or self.duplicate_count)
 
 
 class MailingListSmsImport(models.TransientModel):
@@ -176,26 +166,89 @@ class MailingListSmsImport(models.TransientModel):
     # ------------------------------------------------------------------
 
     def _analyse(self):
-        rows, blank_count = self._parse_rows()
-        analysis = _Analysis(rows, blank_count)
-        self._normalise(analysis)
-        self._lookup_database(analysis)
-        return analysis
-
-    def _parse_rows(self):
-        """Read the file: return ([_Row], number of blank lines), or raise a UserError the user can act upon."""
+        """Read the file once into the temporary tables; return its :class:`_Analysis`."""
         if not self.file_data:
             raise UserError(_("Choose a file to import: a .csv or .txt file with one phone number per line."))
         numbers = self._number_file_open(base64.b64decode(self.file_data), max_lines=MAX_LINES)
+        analysis = _Analysis()
+        self._create_tables()
         try:
-            rows = [_Row(row.line, row.number, row.name, row.country) for row in numbers]
+            self._load_rows(numbers, analysis)
         except NumberFileError as error:
             raise UserError(self._number_file_message(error)) from error
-        return rows, numbers.blank_count
+        analysis.blank_count = numbers.blank_count
+        self._lookup_database(analysis)
+        return analysis
 
-    # ------------------------------------------------------------------
-    # Normalising numbers
-    # ------------------------------------------------------------------
+    def _create_tables(self):
+        cr = self.env.cr
+        cr.execute(SQL("DROP TABLE IF EXISTS %s, %s", SQL.identifier(ROWS_TABLE), SQL.identifier(NUMBERS_TABLE)))
+        cr.execute(
+            SQL(
+                """CREATE TEMPORARY TABLE %s (
+                       line int4 NOT NULL, value varchar, name varchar, country_id int4, country_code varchar,
+                       number varchar, reason varchar
+                   ) ON COMMIT DROP""",
+                SQL.identifier(ROWS_TABLE),
+            )
+        )
+
+    def _insert_rows(self, columns):
+        self.env.cr.execute(
+            SQL(
+                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason)
+                   SELECT * FROM unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::int4[], %s::varchar[],
+                                        %s::varchar[], %s::varchar[])""",
+                SQL.identifier(ROWS_TABLE),
+                *columns,
+            )
+        )
+
+    def _load_rows(self, numbers, analysis):
+        """Normalise the rows of ``numbers`` as they stream and send them to the rows table in chunks."""
+        countries = self._country_index()
+        default = self.country_id
+        default_code = default.code or None
+        unknown_country = _("unknown country “%s”")
+        empty = _("empty number")
+        cache = {}
+        columns = [[] for _index in range(7)]
+        lines, values, names, country_ids, country_codes, results, reasons = columns
+        for row in numbers:
+            analysis.row_count += 1
+            lines.append(row.line)
+            values.append(row.number)
+            names.append(row.name or None)
+            number = reason = country_id = None
+            region = default_code
+            if not row.number:
+                reason = empty
+            elif row.country and not (country := countries.get(ascii_key(row.country))):
+                reason = unknown_country % row.country
+            else:
+                if row.country:
+                    country_id, region = country[0], country[1]
+                key = (row.number, region)
+                result = cache.get(key)
+                if result is None:
+                    if len(cache) >= NORMALISE_CACHE:
+                        cache.clear()
+                    result = cache[key] = self._normalise_number(row.number, region, countries)
+                number, calling_code, reason = result
+                if number and country_id is None and default and calling_code == default.phone_code:
+                    country_id, region = default.id, default_code
+            if not number:
+                analysis.rejected_count += 1
+            country_ids.append(country_id if number else None)
+            country_codes.append(region if number and country_id else None)
+            results.append(number)
+            reasons.append(reason)
+            if len(lines) >= SQL_CHUNK:
+                self._insert_rows(columns)
+                for column in columns:
+                    column.clear()
+        if lines:
+            self._insert_rows(columns)
 
     def _country_index(self):
         """Countries by lower-case ISO code and by name in every installed language."""
@@ -212,44 +265,6 @@ class MailingListSmsImport(models.TransientModel):
             if code.lower() in index:
                 index.setdefault(alias, index[code.lower()])
         return index
-
-    def _normalise(self, analysis):
-        countries = self._country_index()
-        default = self.country_id
-        default_code = default.code or None
-        unknown_country = _("unknown country “%s”")
-        duplicate_of = _("duplicate of line %s")
-        empty = _("empty number")
-        cache = {}
-        for row in analysis.rows:
-            if not row.raw:
-                row.reason = empty
-                continue
-            region, country_id = default_code, None
-            if row.country_value:
-                country = countries.get(ascii_key(row.country_value))
-                if not country:
-                    row.reason = unknown_country % row.country_value
-                    continue
-                country_id, region = country[0], country[1]
-            key = (row.raw, region)
-            result = cache.get(key)
-            if result is None:
-                result = cache[key] = self._normalise_number(row.raw, region, countries)
-            number, calling_code, reason = result
-            if not number:
-                row.reason = reason
-                continue
-            if country_id is None and default and calling_code == default.phone_code:
-                country_id, region = default.id, default_code
-            row.country_id, row.country_code = country_id, region if country_id else ""
-            first = analysis.valid.get(number)
-            row.number = number
-            if first:
-                row.status, row.reason = "duplicate", duplicate_of % first.line
-                continue
-            analysis.valid[number] = row
-            row.status = "valid"
 
     def _normalise_number(self, raw, region, countries):
         """Return (E.164 number, calling code, rejection reason), by the rule of stock's phone_sanitized."""
@@ -277,47 +292,83 @@ class MailingListSmsImport(models.TransientModel):
     # ------------------------------------------------------------------
 
     def _lookup_database(self, analysis):
-        """Fill existing contacts, numbers already in the list and blacklisted numbers."""
+        """The distinct valid numbers of the file (the first line of each), with the existing
+        contact having each, whether it is already in the list and whether it is blacklisted."""
         self.env["mailing.contact"].flush_model(["phone_sanitized"])
         self.env["mailing.subscription"].flush_model(["contact_id", "list_id"])
         self.env["phone.blacklist"].flush_model(["number", "active"])
         cr = self.env.cr
-        list_id = self.mailing_list_id.id
-        for chunk in split_every(SQL_CHUNK, analysis.valid, list):
-            cr.execute(
-                SQL(
-                    """SELECT c.phone_sanitized, MIN(c.id)
-                         FROM mailing_contact c
-                         JOIN unnest(%s::varchar[]) AS n(number) ON n.number = c.phone_sanitized
-                     GROUP BY c.phone_sanitized""",
-                    chunk,
-                )
+        rows, numbers = SQL.identifier(ROWS_TABLE), SQL.identifier(NUMBERS_TABLE)
+        cr.execute(SQL("ANALYZE %s", rows))
+        cr.execute(
+            SQL(
+                """CREATE TEMPORARY TABLE %(numbers)s ON COMMIT DROP AS
+                   SELECT f.number, f.line, f.name, f.country_id, c.contact_id,
+                          (sub.number IS NOT NULL) AS subscribed, (bl.number IS NOT NULL) AS blacklisted,
+                          FALSE AS created
+                     FROM (SELECT DISTINCT ON (number) number, line, name, country_id
+                             FROM %(rows)s WHERE number IS NOT NULL ORDER BY number, line) f
+                LEFT JOIN (SELECT phone_sanitized AS number, MIN(id) AS contact_id FROM mailing_contact
+                            WHERE phone_sanitized IN (SELECT number FROM %(rows)s)
+                         GROUP BY phone_sanitized) c ON c.number = f.number
+                LEFT JOIN (SELECT DISTINCT c.phone_sanitized AS number
+                             FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
+                            WHERE s.list_id = %(list_id)s) sub ON sub.number = f.number
+                LEFT JOIN (SELECT DISTINCT number FROM phone_blacklist WHERE active) bl ON bl.number = f.number""",
+                rows=rows,
+                numbers=numbers,
+                list_id=self.mailing_list_id.id,
             )
-            analysis.contacts.update(cr.fetchall())
-            cr.execute(
-                SQL(
-                    """SELECT DISTINCT c.phone_sanitized
-                         FROM mailing_subscription s
-                         JOIN mailing_contact c ON c.id = s.contact_id
-                         JOIN unnest(%s::varchar[]) AS n(number) ON n.number = c.phone_sanitized
-                        WHERE s.list_id = %s""",
-                    chunk,
-                    list_id,
-                )
+        )
+        cr.execute(SQL("CREATE UNIQUE INDEX ON %s (number)", numbers))
+        cr.execute(SQL("ANALYZE %s", numbers))
+        cr.execute(
+            SQL(
+                """SELECT (SELECT count(*) FROM %(rows)s WHERE number IS NOT NULL),
+                          count(*), count(*) FILTER (WHERE subscribed), count(*) FILTER (WHERE blacklisted)
+                     FROM %(numbers)s""",
+                rows=rows,
+                numbers=numbers,
             )
-            analysis.subscribed.update(number for (number,) in cr.fetchall())
-            cr.execute(
-                SQL(
-                    """SELECT b.number
-                         FROM phone_blacklist b
-                         JOIN unnest(%s::varchar[]) AS n(number) ON n.number = b.number
-                        WHERE b.active""",
-                    chunk,
-                )
-            )
-            analysis.blacklisted.update(number for (number,) in cr.fetchall())
-        for number, row in analysis.valid.items():
-            row.status = "existing" if number in analysis.subscribed else "new"
+        )
+        valid_rows, analysis.number_count, analysis.subscribed_count, analysis.blacklisted_count = cr.fetchone()
+        analysis.duplicate_count = valid_rows - analysis.number_count
+
+    def _rows_sql(self, rejected_only=False):
+        """The rows of the file in order: line, value, number, name, country code, reason, first line
+        of the number, already in the list, blacklisted."""
+        return SQL(
+            """SELECT r.line, r.value, r.number, r.name, r.country_code, r.reason, n.line, n.subscribed,
+                      n.blacklisted
+                 FROM %(rows)s r
+            LEFT JOIN %(numbers)s n ON n.number = r.number
+                WHERE %(where)s
+             ORDER BY r.line""",
+            rows=SQL.identifier(ROWS_TABLE),
+            numbers=SQL.identifier(NUMBERS_TABLE),
+            where=SQL("r.number IS NULL OR r.line <> n.line") if rejected_only else SQL("TRUE"),
+        )
+
+    def _fetch_rows(self, limit, rejected_only=False):
+        self.env.cr.execute(SQL("%s LIMIT %s", self._rows_sql(rejected_only), limit))
+        return self.env.cr.fetchall()
+
+    def _stream_rejected(self):
+        """The rejected lines (invalid and duplicates) in file order, as (line, value, reason),
+        fetched in chunks through a cursor of the transaction."""
+        cr = self.env.cr
+        cr.execute(SQL("DECLARE sms_list_import_rejected NO SCROLL CURSOR FOR %s", self._rows_sql(True)))
+        duplicate_of = _("duplicate of line %s")
+        try:
+            while True:
+                cr.execute(SQL("FETCH %s FROM sms_list_import_rejected", FETCH_CHUNK))
+                chunk = cr.fetchall()
+                if not chunk:
+                    break
+                for line, value, number, _name, _country, reason, first_line, _sub, _bl in chunk:
+                    yield line, value, reason if not number else duplicate_of % first_line
+        finally:
+            cr.execute(SQL("CLOSE sms_list_import_rejected"))
 
     def _check_import_access(self):
         self.mailing_list_id.check_access_rights("write")
@@ -347,96 +398,110 @@ class MailingListSmsImport(models.TransientModel):
         )
         return columns, values
 
-    def _recompute_stored(self, model_name, ids, filled):
-        """Schedule the stored computed fields the bulk insert did not fill."""
+    def _recompute_stored(self, model_name, ids_sql, filled):
+        """Recompute the stored computed fields the bulk insert did not fill (none in a standard
+        database), on the records ``ids_sql`` selects, in chunks."""
         model = self.env[model_name]
-        records = model.browse(ids)
-        for field in model._fields.values():
-            if field.store and field.compute and field.name not in filled and records:
+        fields_to_compute = [
+            field for field in model._fields.values() if field.store and field.compute and field.name not in filled
+        ]
+        if not fields_to_compute:
+            return
+        cr = self.env.cr
+        cr.execute(ids_sql)
+        ids = [record_id for (record_id,) in cr.fetchall()]
+        for start in range(0, len(ids), SQL_CHUNK):
+            records = model.browse(ids[start : start + SQL_CHUNK])
+            for field in fields_to_compute:
                 self.env.add_to_compute(field, records)
+            self.env.flush_all()
+            self.env.invalidate_all()
 
     def _bulk_import(self, analysis):
-        """Create the missing contacts and subscribe every new number; return the contacts created."""
+        """Create the missing contacts and subscribe every new number, from the numbers table;
+        return the number of contacts created."""
         self.env.flush_all()
         cr = self.env.cr
         uid, now = self.env.uid, cr.now()
         list_id = self.mailing_list_id.id
-        to_subscribe = [number for number in analysis.valid if number not in analysis.subscribed]
-        to_create = [number for number in to_subscribe if number not in analysis.contacts]
+        numbers = SQL.identifier(NUMBERS_TABLE)
 
         contact_filled = {"mobile", "phone_sanitized", "name", "country_id", "email_normalized"}
         columns, values = self._insert_defaults("mailing.contact", contact_filled)
-        created = {}
-        for chunk in split_every(SQL_CHUNK, to_create, list):
-            rows = [analysis.valid[number] for number in chunk]
-            cr.execute(
-                SQL(
-                    """INSERT INTO mailing_contact (mobile, phone_sanitized, name, country_id,
-                                                    create_uid, create_date, write_uid, write_date%s)
-                       SELECT t.number, t.number, t.name, t.country_id, %s, %s, %s, %s%s
-                         FROM unnest(%s::varchar[], %s::varchar[], %s::int4[]) AS t(number, name, country_id)
-                    RETURNING phone_sanitized, id""",
-                    columns,
-                    uid,
-                    now,
-                    uid,
-                    now,
-                    values,
-                    chunk,
-                    [row.name or None for row in rows],
-                    [row.country_id for row in rows],
-                )
+        cr.execute(
+            SQL(
+                """WITH created AS (
+                       INSERT INTO mailing_contact (mobile, phone_sanitized, name, country_id,
+                                                    create_uid, create_date, write_uid, write_date%(columns)s)
+                       SELECT n.number, n.number, n.name, n.country_id, %(uid)s, %(now)s, %(uid)s, %(now)s%(values)s
+                         FROM %(numbers)s n
+                        WHERE n.contact_id IS NULL AND NOT n.subscribed
+                     ORDER BY n.line
+                    RETURNING id, phone_sanitized
+                   )
+                   UPDATE %(numbers)s n SET contact_id = created.id, created = TRUE
+                     FROM created WHERE n.number = created.phone_sanitized""",
+                columns=columns,
+                values=values,
+                uid=uid,
+                now=now,
+                numbers=numbers,
             )
-            created.update(cr.fetchall())
-        if len(created) >= ANALYZE_THRESHOLD:
+        )
+        created_count = cr.rowcount
+        if created_count >= ANALYZE_THRESHOLD:
             # Fresh statistics, so that the plans cached by this connection (among which the foreign
             # key checks of the subscriptions inserted below) stop assuming a small contact table.
             cr.execute(SQL("ANALYZE %s", SQL.identifier(self.env["mailing.contact"]._table)))
 
         subscription_filled = {"contact_id", "list_id", "opt_out", "opt_out_datetime"}
         columns, values = self._insert_defaults("mailing.subscription", subscription_filled)
-        contact_ids = [created.get(number) or analysis.contacts[number] for number in to_subscribe]
-        subscription_ids = []
-        for chunk in split_every(SQL_CHUNK, contact_ids, list):
-            cr.execute(
-                SQL(
-                    """INSERT INTO mailing_subscription (contact_id, list_id, opt_out,
-                                                         create_uid, create_date, write_uid, write_date%s)
-                       SELECT t.contact_id, %s, FALSE, %s, %s, %s, %s%s
-                         FROM unnest(%s::int4[]) AS t(contact_id)
-                  ON CONFLICT (contact_id, list_id) DO NOTHING
-                    RETURNING id""",
-                    columns,
-                    list_id,
-                    uid,
-                    now,
-                    uid,
-                    now,
-                    values,
-                    chunk,
-                )
+        cr.execute(
+            SQL(
+                """INSERT INTO mailing_subscription (contact_id, list_id, opt_out,
+                                                     create_uid, create_date, write_uid, write_date%(columns)s)
+                   SELECT n.contact_id, %(list_id)s, FALSE, %(uid)s, %(now)s, %(uid)s, %(now)s%(values)s
+                     FROM %(numbers)s n
+                    WHERE NOT n.subscribed
+                 ORDER BY n.line
+              ON CONFLICT (contact_id, list_id) DO NOTHING""",
+                columns=columns,
+                values=values,
+                list_id=list_id,
+                uid=uid,
+                now=now,
+                numbers=numbers,
             )
-            subscription_ids.extend(sub_id for (sub_id,) in cr.fetchall())
+        )
 
         # The ORM caches know nothing of the rows written above.
         self.env.invalidate_all()
-        self._recompute_stored("mailing.contact", list(created.values()), contact_filled)
-        self._recompute_stored("mailing.subscription", subscription_ids, subscription_filled)
-        self.env.flush_all()
-        return len(created)
+        self._recompute_stored(
+            "mailing.contact", SQL("SELECT contact_id FROM %s WHERE created", numbers), contact_filled
+        )
+        self._recompute_stored(
+            "mailing.subscription",
+            SQL(
+                "SELECT s.id FROM mailing_subscription s JOIN %s n ON n.contact_id = s.contact_id "
+                "WHERE s.list_id = %s AND NOT n.subscribed",
+                numbers,
+                list_id,
+            ),
+            subscription_filled,
+        )
+        return created_count
 
     # ------------------------------------------------------------------
     # Reporting
     # ------------------------------------------------------------------
 
-    def _status_label(self, row, analysis):
-        if row.status == "new":
-            label = _("New")
-        elif row.status == "existing":
-            label = _("Already in the list")
-        else:
-            return _("Rejected: %s", row.reason)
-        if row.number in analysis.blacklisted:
+    def _status_label(self, number, reason, first_line, line, subscribed, blacklisted):
+        if not number:
+            return _("Rejected: %s", reason)
+        if first_line != line:
+            return _("Rejected: %s", _("duplicate of line %s", first_line))
+        label = _("Already in the list") if subscribed else _("New")
+        if blacklisted:
             label = _("%s (blacklisted: will not receive SMS)", label)
         return label
 
@@ -458,43 +523,50 @@ class MailingListSmsImport(models.TransientModel):
             self._html_table(
                 [_("Line"), _("Value"), _("Normalized Number"), _("Name"), _("Country"), _("Status")],
                 [
-                    (row.line, row.raw, row.number, row.name, row.country_code, self._status_label(row, analysis))
-                    for row in analysis.rows[:PREVIEW_ROWS]
+                    (line, value, number, name, country_code,
+                     self._status_label(number, reason, first_line, line, subscribed, blacklisted))
+                    for line, value, number, name, country_code, reason, first_line, subscribed, blacklisted
+                    in self._fetch_rows(PREVIEW_ROWS)
                 ],
             )
         )
-        rejected = analysis.rejected_rows()
-        if rejected:
-            parts.append(Markup("<h5>%s</h5>") % _("Rejected lines (%s)", len(rejected)))
+        rejected_count = analysis.rejected_count + analysis.duplicate_count
+        if rejected_count:
+            parts.append(Markup("<h5>%s</h5>") % _("Rejected lines (%s)", rejected_count))
             parts.append(
                 self._html_table(
                     [_("Line"), _("Value"), _("Reason")],
-                    [(row.line, row.raw, row.reason) for row in rejected[:PREVIEW_REJECTED]],
+                    [
+                        (line, value, reason if not number else _("duplicate of line %s", first_line))
+                        for line, value, number, _name, _country, reason, first_line, _sub, _bl
+                        in self._fetch_rows(PREVIEW_REJECTED, rejected_only=True)
+                    ],
                 )
             )
-            if len(rejected) > PREVIEW_REJECTED:
+            if rejected_count > PREVIEW_REJECTED:
                 parts.append(
                     Markup("<p>%s</p>")
                     % _(
                         "… and %s more: download the rejected lines to see them all.",
-                        len(rejected) - PREVIEW_REJECTED,
+                        rejected_count - PREVIEW_REJECTED,
                     )
                 )
         return Markup("").join(parts)
 
     def _create_rejected_attachment(self, analysis, res_model, res_id):
-        rejected = analysis.rejected_rows()
-        if not rejected:
+        """The rejected lines as a CSV attachment (cells neutralised against formulas), written
+        from the rows table chunk by chunk."""
+        if not analysis.has_rejected:
             return self.env["ir.attachment"]
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["line", "value", "reason"])
-        writer.writerows((row.line, row.raw, row.reason) for row in rejected)
+        buffer = io.BytesIO()
+        text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
+        write_csv(text, ["line", "value", "reason"], self._stream_rejected(), lineterminator="\n")
+        text.flush()
         base_name = (self.file_name or "numbers").rsplit(".", 1)[0]
         return self.env["ir.attachment"].create(
             {
                 "name": f"{base_name}-rejected.csv",
-                "raw": buffer.getvalue().encode("utf-8-sig"),
+                "raw": buffer.getvalue(),
                 "mimetype": "text/csv",
                 "res_model": res_model,
                 "res_id": res_id,

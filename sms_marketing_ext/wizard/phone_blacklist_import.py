@@ -6,7 +6,7 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools import sms_consent, sms_phone
-from ..tools.sms_number_file import NumberFileError
+from ..tools.sms_number_file import MAX_LINES, NumberFileError
 
 
 class PhoneBlacklistImport(models.TransientModel):
@@ -50,10 +50,11 @@ class PhoneBlacklistImport(models.TransientModel):
         except (binascii.Error, ValueError):
             raise UserError(_("The file could not be read.")) from None
         try:
-            accepted, rejected = sms_consent.parse_blacklist_csv(data, self.country_id.code)
+            accepted, rejected = sms_consent.parse_blacklist_csv(data, self.country_id.code, max_lines=MAX_LINES)
         except NumberFileError as error:
             raise UserError(self._number_file_message(error)) from error
         numbers = [number for _line, number, _reason in accepted]
+        self.env["phone.blacklist"].flush_model(["number", "active"])  # SQL below: pending writes first
         self.env.cr.execute(
             SQL("SELECT number FROM phone_blacklist WHERE active AND number = ANY(%s)", numbers)
         )

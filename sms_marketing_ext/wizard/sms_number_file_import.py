@@ -68,6 +68,21 @@ class SmsNumberFileImport(models.AbstractModel):
             return _(
                 "Line %(line)s of the file could not be read: %(error)s", line=params["line"], error=params["error"]
             )
+        if code == sms_number_file.UNCLOSED_QUOTE:
+            return _(
+                "Line %(line)s of “%(file)s” opens a quote (\") that is not closed on that line: the lines after "
+                "it would be read as one cell. Close or remove the quote, then import the file again.",
+                line=params["line"],
+                file=self._file_label(),
+            )
+        if code == sms_number_file.CELL_TOO_LONG:
+            return _(
+                "Line %(line)s of “%(file)s” has a cell of more than %(max)s characters, which is not a phone "
+                "number, a name or a note: is a quote (\") left open there, or is it another file?",
+                line=params["line"],
+                file=self._file_label(),
+                max=params["max"],
+            )
         if code == sms_number_file.NO_NUMBERS:
             return _("The file “%s” contains no phone number.", self._file_label())
         raise ValueError(f"unknown number file error {code!r}")
