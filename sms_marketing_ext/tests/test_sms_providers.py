@@ -2,7 +2,7 @@ import doctest
 import socket
 import threading
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase, TransactionCase
@@ -117,10 +117,17 @@ class TestSmsProviderClients(BaseCase):
         for bad in ({"uuid": "x", "type": "1"}, {"uuid": uuid_hex, "type": "one"}, {"uuid": uuid_hex}):
             with self.assertRaises(ValueError):
                 kannel.parse_dlr(bad)
-        self.assertEqual(kannel.parse_mo({"from": "+33612345678", "to": "36180", "text": "STOP", "at": "x"}),
-                         {"from": "+33612345678", "to": "36180", "body": "STOP", "at": None})
-        with self.assertRaises(ValueError):
-            kannel.parse_mo({"text": "STOP"})
+        before = datetime.now(timezone.utc).replace(tzinfo=None)
+        inbound = kannel.parse_mo({"from": "+33612345678", "to": "36180", "text": "STOP", "at": "x"})
+        self.assertEqual({key: inbound[key] for key in ("from", "to", "body")},
+                         {"from": "+33612345678", "to": "36180", "body": "STOP"})
+        self.assertLessEqual(before, inbound["at"], "a reply without %T is dated on arrival")
+        self.assertEqual(kannel.parse_mo({"from": "+33612345678", "text": "STOP", "at": "1700000000"})["at"],
+                         datetime(2023, 11, 14, 22, 13, 20))
+        for bad in ({"text": "STOP"}, {"from": "+33612345678", "text": "STOP", "at": "1"},
+                    {"from": "+33612345678", "text": "STOP\x00"}):
+            with self.assertRaises(ValueError):
+                kannel.parse_mo(bad)
 
     def test_refused_connection_sent_nothing(self):
         client = KannelClient(f"http://127.0.0.1:{closed_port()}", "odoo", "pw-secret", timeout=2)
