@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 from odoo import tools
 from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, tagged
+from odoo.tools.rendering_tools import INLINE_TEMPLATE_REGEX
 from odoo.tools.safe_eval import safe_eval
 
 from ..tools import sms_links, sms_tokens
@@ -108,6 +109,13 @@ class TestSmsLinks(SmsLinksCase):
         match = re.search(r"^const TEXT_URL_REGEX = /(.+)/g;$", js, re.MULTILINE)
         self.assertTrue(match, "the JS counter declares TEXT_URL_REGEX")
         self.assertEqual(match.group(1).replace("\\/", "/"), sms_links.TEXT_URL_REGEX)
+
+    def test_placeholder_regex_same_as_odoo_and_js(self):
+        self.assertEqual(sms_links.PLACEHOLDER_REGEX, INLINE_TEMPLATE_REGEX.pattern)
+        js = (Path(__file__).parents[1] / "static/src/js/sms_counter_field.js").read_text()
+        match = re.search(r"^const PLACEHOLDER_REGEX = /(.+)/g;$", js, re.MULTILINE)
+        self.assertTrue(match, "the JS counter declares PLACEHOLDER_REGEX")
+        self.assertEqual(match.group(1), sms_links.PLACEHOLDER_REGEX)
 
     def test_counted_length_is_sent_length_with_tricky_urls(self):
         trace = self._trace()

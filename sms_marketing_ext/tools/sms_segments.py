@@ -120,6 +120,15 @@ def analyze(text):
     }
 
 
+def billed_parts(text):
+    """Parts a gateway sends and bills for ``text``: its parts, and 1 for an empty text.
+
+    >>> billed_parts(""), billed_parts("a" * 160), billed_parts("a" * 161), billed_parts("Ł" * 71)
+    (1, 1, 2, 2)
+    """
+    return max(len(_layout(text)[4]), 1)
+
+
 def split_parts(text):
     """Return the parts of ``text`` as a segmenter cuts them; ``"".join(split_parts(text)) == text``."""
     bounds = [start for start, _used in _layout(text)[4]] + [len(text)]
