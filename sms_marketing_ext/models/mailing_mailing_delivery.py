@@ -387,7 +387,7 @@ class MailingMailingDelivery(models.Model):
         self.env["mailing.trace"].flush_model()
         self.env.cr.execute(SQL(
             """
-            SELECT mass_mailing_id, id, res_id, sms_country_code FROM mailing_trace
+            SELECT mass_mailing_id, id, res_id, sms_country_code, COALESCE(sms_parts, 1) FROM mailing_trace
              WHERE trace_type = 'sms' AND sms_uuid IS NOT NULL AND sms_credits IS NULL
                AND sms_report_date IS NOT NULL AND trace_status NOT IN ('outgoing', 'process', 'cancel')
              ORDER BY mass_mailing_id, id
@@ -396,16 +396,22 @@ class MailingMailingDelivery(models.Model):
             limit,
         ))
         by_mailing = {}
-        for mailing_id, trace_id, res_id, country in self.env.cr.fetchall():
-            by_mailing.setdefault(mailing_id, []).append((trace_id, res_id, country))
+        for mailing_id, trace_id, res_id, country, stored_parts in self.env.cr.fetchall():
+            by_mailing.setdefault(mailing_id, []).append((trace_id, res_id, country, stored_parts))
         for mailing in self.browse(list(by_mailing)):
             gateway = mailing.sms_gateway_id or self.env["sms.gateway"]._get_default_gateway(mailing.company_id)
             if not gateway:
                 continue
             rows = by_mailing[mailing.id]
-            bodies = mailing._sms_render_bodies([(trace_id, res_id) for trace_id, res_id, _country in rows])
+            existing = set(self.env[mailing.mailing_model_real].browse([row[1] for row in rows]).exists().ids)
+            try:
+                bodies = mailing._sms_render_bodies([(row[0], row[1]) for row in rows if row[1] in existing])
+            except UserError as error:  # the text no longer renders (a field was removed...)
+                _logger.warning("SMS mailing %s: charges recorded from the stored parts: %s", mailing.id, error)
+                bodies = {}
+            # A recipient deleted since, or a text that no longer renders: the parts counted at send.
+            parts = [sms_segments.billed_parts(bodies[row[0]]) if row[0] in bodies else row[3] for row in rows]
             prices = gateway._price_table()
-            parts = [sms_segments.billed_parts(bodies[trace_id]) for trace_id, _res_id, _country in rows]
             self.env.cr.execute(SQL(
                 """
                 UPDATE mailing_trace t
@@ -414,10 +420,10 @@ class MailingMailingDelivery(models.Model):
                   FROM unnest(%s::int[], %s::int[], %s::numeric[]) AS r(id, parts, credits)
                  WHERE t.id = r.id AND t.sms_credits IS NULL
                 """,
-                [trace_id for trace_id, _res_id, _country in rows],
+                [row[0] for row in rows],
                 parts,
-                [sms_delivery.message_cost(count, country, prices, gateway.price_default)
-                 for count, (_trace_id, _res_id, country) in zip(parts, rows, strict=True)],
+                [sms_delivery.message_cost(count, row[2], prices, gateway.price_default)
+                 for count, row in zip(parts, rows, strict=True)],
             ))
             _logger.info("SMS mailing %s: recorded the charge of %s messages reported before their send result",
                          mailing.id, len(rows))

@@ -432,6 +432,12 @@ class TestSmsDelivery(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin,
         self._add_contacts(["Ł" * 420])
         mailing = self._mailing(body="Hi {{ object.name }}, spring sale -20% today")
         self.assertTrue(mailing.sms_length_varies)
+        # A plain field is read with SQL; any other expression is rendered by Odoo: same counts.
+        self.assertTrue(mailing._sms_placeholder_fields_sql())
+        rendered = self._mailing(body="Hi {{ object.name.upper() }}, spring sale -20% today")
+        self.assertIsNone(rendered._sms_placeholder_fields_sql())
+        self.assertEqual(rendered._sms_rendered_parts(), mailing._sms_rendered_parts())
+        self.assertEqual(mailing._sms_rendered_parts()["FR", 8], 1)
         audience = self.env["mailing.sms.audience"].create({"mailing_id": mailing.id})
         self.assertEqual((audience.parts_min, audience.parts), (1, 8))
         self.assertAlmostEqual(audience.cost, 23 * 0.05 + 8 * 0.05 + 0.08, places=6)
