@@ -97,7 +97,8 @@ class MailingMailingDelivery(models.Model):
         deadline = time.monotonic() + time_budget
         now = fields.Datetime.now()
         own = self._sms_own_pipeline_domain()
-        due = self.search(own + [
+        due = self.search([
+            *own,
             ("state", "=", "in_queue"),
             "|", ("schedule_date", "=", False), ("schedule_date", "<=", now),
         ])
@@ -105,10 +106,10 @@ class MailingMailingDelivery(models.Model):
             mailing._sms_start_sending()
             self._sms_commit()
         ledger = sms_delivery.CreditLedger()
-        for mailing in self.search(own + [("state", "=", "sending"), ("sms_waiting_credit", "=", True)]):
+        for mailing in self.search([*own, ("state", "=", "sending"), ("sms_waiting_credit", "=", True)]):
             mailing._sms_resume_if_credit(ledger)
         self._sms_commit()
-        mailings = self.search(own + [("state", "=", "sending"), ("sms_waiting_credit", "=", False)])
+        mailings = self.search([*own, ("state", "=", "sending"), ("sms_waiting_credit", "=", False)])
         pending = True
         while pending and time.monotonic() < deadline:
             pending = False

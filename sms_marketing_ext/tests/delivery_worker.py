@@ -83,9 +83,9 @@ elif phase == "report":
     traces = env.cr.fetchall()
     env.cr.execute("SELECT COALESCE(sum(sms_credits), 0) FROM mailing_trace WHERE mass_mailing_id = %s",
                    [scenario["mailing"]])
-    credits = float(env.cr.fetchone()[0])
+    credit_sum = float(env.cr.fetchone()[0])
     mailing = Mailing.browse(scenario["mailing"])
-    result = {"traces": traces, "state": mailing.state, "credits": credits, "stat_credits": mailing.sms_stat_credits}
+    result = {"traces": traces, "state": mailing.state, "credits": credit_sum, "stat_credits": mailing.sms_stat_credits}
 
 elif phase == "cleanup":
     mailing = Mailing.browse(scenario["mailing"])
