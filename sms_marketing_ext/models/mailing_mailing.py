@@ -358,10 +358,11 @@ class MailingMailing(models.Model):
     @api.model
     def _sms_own_pipeline_domain(self):
         """The SMS mailings that our send cron sends (the complement of the stock pipeline)."""
-        companies = self.env["sms.gateway"].sudo().search([]).company_id
+        gateways = self.env["sms.gateway"].sudo()._read_group([], ["company_id"])
+        companies = [company.id for (company,) in gateways]
         return [
             ("mailing_type", "=", "sms"),
-            "|", ("sms_gateway_id", "!=", False), ("company_id", "in", companies.ids),
+            "|", ("sms_gateway_id", "!=", False), ("company_id", "in", companies),
         ]
 
     def _sms_get_gateway(self):

@@ -7,9 +7,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.osv import expression
 from odoo.tools import SQL, split_every
 
-from odoo.addons.phone_validation.tools import phone_validation
-
-from ..tools import sms_audience
+from ..tools import sms_audience, sms_phone
 
 _logger = logging.getLogger(__name__)
 
@@ -96,7 +94,7 @@ class MailingMailingAudience(models.Model):
 
         - "sanitized": the model stores phone_sanitized (mail.thread.phone: contacts, leads...);
         - "partner": the numbers of the record's partner (stored phone_sanitized on res.partner);
-        - "python": stored number fields normalised with phonenumbers in chunks.
+        - "python": stored number fields normalised with sms_phone in chunks.
         """
         Target = self.env[self.mailing_model_real]
         table = Target._table
@@ -170,15 +168,16 @@ class MailingMailingAudience(models.Model):
 
     def _sms_prepare_python_numbers(self):
         """For models without a stored normalised number: stream the filter's records in chunks,
-        normalise their numbers with phonenumbers (record's country, else the company's) and
+        normalise their numbers with sms_phone, by stock's rule for phone_sanitized (record's country,
+        else the company's) and
         COPY them into a temporary table that the audience SQL reads like a column."""
         self.ensure_one()
         Target = self.env[self.mailing_model_real]
         _kind, raw_fields, from_sql, _number = self._sms_number_source()
         country_field = Target._phone_get_country_field()
         country_sql = (
-            SQL("c.code, c.phone_code")
-            if country_field and Target._fields[country_field].store else SQL("NULL, NULL")
+            SQL("c.code")
+            if country_field and Target._fields[country_field].store else SQL("NULL")
         )
         country_join = (
             SQL("LEFT JOIN res_country c ON c.id = %s", SQL.identifier("t", country_field))
@@ -205,17 +204,12 @@ class MailingMailingAudience(models.Model):
             if not rows:
                 break
             values = []
-            for res_id, raw, country_code, phone_code in rows:
+            for res_id, raw, country_code in rows:
                 code = country_code or company_country.code
-                prefix = phone_code or company_country.phone_code
                 key = (raw, code)
                 if key not in cache:
-                    try:
-                        cache[key] = raw and phone_validation.phone_format(
-                            raw, code, prefix, force_format="E164", raise_exception=True)
-                    except UserError:
-                        cache[key] = None
-                values.append((res_id, raw, cache[key] or None))
+                    cache[key] = sms_phone.normalize(raw, code).number
+                values.append((res_id, raw, cache[key]))
             for chunk in split_every(5000, values):
                 cr.execute(SQL(
                     "INSERT INTO sms_ext_audience_numbers (id, raw, number) "

@@ -98,8 +98,7 @@ class MailingMailingDelivery(models.Model):
         now = fields.Datetime.now()
         own = self._sms_own_pipeline_domain()
         due = self.search([
-            *own,
-            ("state", "=", "in_queue"),
+            *own, ("state", "=", "in_queue"),
             "|", ("schedule_date", "=", False), ("schedule_date", "<=", now),
         ])
         for mailing in due:

@@ -3,6 +3,7 @@ import base64
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..tools import sms_phone
 from ..tools.sms_consent import blacklist_csv
 
 
@@ -35,8 +36,8 @@ class PhoneBlacklist(models.Model):
     def create(self, vals_list):
         if self.env.context.get("sms_consent_skip"):
             return super().create(vals_list)
-        to_e164 = self.env.user._phone_format
-        requested = [to_e164(number=vals.get("number")) or vals.get("number") for vals in vals_list]
+        region = (self.env.user.country_id or self.env.company.country_id).code
+        requested = [sms_phone.normalize(vals.get("number"), region).number or vals.get("number") for vals in vals_list]
         before = set(self.search([("number", "in", requested)]).mapped("number"))
         records = super(PhoneBlacklist, self.with_context(sms_consent_skip=True)).create(vals_list)
         records = records.with_env(self.env)

@@ -10,10 +10,12 @@ from . import test_sms_delivery_tools
 from . import test_sms_delivery_processes
 from . import test_sms_gateway
 from . import test_sms_links
+from . import test_sms_number_file
 from . import test_sms_optout
+from . import test_sms_phone
 from . import test_sms_segments
-from . import test_sms_statistics
 from . import test_sms_sender
+from . import test_sms_statistics
 from . import test_sms_webhooks
 from . import test_ui_tours
 from . import test_sms_dropin

@@ -3,7 +3,7 @@ import csv
 import io
 import json
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
 
 from ..tools.sms_consent import mask_number, parse_blacklist_csv
@@ -172,6 +172,25 @@ class TestSmsConsent(SmsMarketingUsersMixin, HttpCase):
                                  ("optout", "import", note, self.user_sms_admin))
         self.assertEqual(self._events("+33612345670").mapped("source"), ["manual"],
                          "an already blacklisted number is left as it is")
+
+    def test_import_reads_like_the_list_import(self):
+        """The blacklist import reads files as the mailing-list import does, and says why one cannot be read."""
+        Import = self.env["phone.blacklist.import"].with_user(self.user_sms_admin)
+        content = "Telefono\tNota\n347 123 4567\tDetto al telefono, più volte\n".encode("cp1252")
+        wizard = Import.create({"file_data": base64.b64encode(content), "country_id": self.env.ref("base.it").id})
+        wizard.action_import()
+        self.assertEqual((wizard.added_count, wizard.rejected_count), (1, 0))
+        self.assertEqual(self._events("+393471234567").note, "Detto al telefono, più volte")
+        for content, message in (
+            (b"PK\x03\x04\x14\x00\x06\x00", "spreadsheet"),
+            (b" \n\n", "is empty"),
+            (b"phone\n", "contains no phone number"),
+            (b"name;city\nJohn;Paris\n", "No column of phone numbers"),
+        ):
+            with self.subTest(content=content):
+                wizard = Import.create({"file_data": base64.b64encode(content), "file_name": "optouts.csv"})
+                with self.assertRaisesRegex(UserError, message):
+                    wizard.action_import()
 
     def test_import_access(self):
         with self.assertRaises(AccessError):

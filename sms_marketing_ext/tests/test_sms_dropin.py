@@ -90,7 +90,9 @@ class TestSmsDropInStockPipeline(MockSMS, TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.company_bare = cls.env["res.company"].create({"name": "Bare Company", "country_id": cls.env.ref("base.be").id})
+        cls.company_bare = cls.env["res.company"].create({
+            "name": "Bare Company", "country_id": cls.env.ref("base.be").id,
+        })
         cls.assertFalse(cls, cls.env["sms.gateway"].search([("company_id", "=", cls.company_bare.id)]))
         cls.stock_marketer = mail_new_test_user(
             cls.env, login="bare_marketer", groups=STOCK_MARKETER_GROUPS, name="Bart Bare",

@@ -5,9 +5,12 @@ import io
 
 import phonenumbers
 
-NUMBER_HEADERS = frozenset({"number", "phone", "phone number", "mobile", "sms", "sms number", "e164", "msisdn"})
-REASON_HEADERS = frozenset({"reason", "note", "comment", "source"})
+from . import sms_phone
+from .sms_number_file import NUMBER, NumberFile
+
 EXPORT_HEADER = ("number", "active", "last_consent_date", "last_consent_source")
+# Why a line of a blacklist file is not imported, beside the reasons of sms_phone.
+DUPLICATE = "duplicate"
 
 
 def mask_number(number):
@@ -27,85 +30,38 @@ def mask_number(number):
     return f"{prefix} {'•' * max(len(national) - 2, 0)} {national[-2:]}"
 
 
-# Why a value is not a number to blacklist (the import wizard words them for people).
-EMPTY = "empty"
-NO_COUNTRY = "no_country"
-NOT_A_NUMBER = "not_a_number"
-INVALID = "invalid"
-DUPLICATE = "duplicate"
+def parse_blacklist_csv(data, default_country=None):
+    """Read a blacklist file (see :class:`~.sms_number_file.NumberFile`): a number column, optionally a
+    reason column (named "reason", "note"...; without a header row, the column after the numbers).
 
-
-def normalize_number(value, default_country=None):
-    """``(E.164 number, None)`` for a valid phone number, else ``(None, why)`` (one of the codes above).
-
-    :param default_country: ISO code of the country of numbers written without their country code.
-    """
-    text = (value or "").strip()
-    if not text:
-        return None, EMPTY
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    if not text.startswith("+") and not default_country:
-        return None, NO_COUNTRY
-    try:
-        parsed = phonenumbers.parse(text, None if text.startswith("+") else default_country.upper())
-    except phonenumbers.NumberParseException:
-        return None, NOT_A_NUMBER
-    if not phonenumbers.is_valid_number(parsed):
-        return None, INVALID
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), None
-
-
-def decode_csv(data):
-    """The text of an uploaded CSV file: UTF-8 (with or without BOM), else Latin-1."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def parse_blacklist_csv(text, default_country=None):
-    """Read a blacklist CSV: a number column, optionally a reason column.
-
-    The delimiter (comma, semicolon or tab) is detected. A first row naming its columns
-    ("number"/"phone"/"mobile"..., "reason"/"note"...) is a header; without one, the number is the
-    first column and the reason the second.
-
+    :param data: the file (bytes, or text)
+    :param default_country: ISO code of the country of numbers written without their country code
     :return: ``(accepted, rejected)``: ``accepted`` is a list of ``(line, number, reason)``
         with E.164 numbers, each number once; ``rejected`` a list of ``(line, value, why, first_line)``
-        where ``why`` is a code above and ``first_line`` the line a duplicate repeats (else None).
-        Lines are numbered from 1 as in a spreadsheet.
+        where ``why`` is a reason code of :mod:`.sms_phone` or ``duplicate`` and ``first_line`` the
+        line a duplicate repeats (else None). Lines are numbered from 1 as in a text editor.
+    :raise NumberFileError: when the file cannot be read
+
+    >>> parse_blacklist_csv('+33612345678,"STOP, by mail"\\n0612345679\\n06 12 34 56 79\\n', "FR")
+    ([(1, '+33612345678', 'STOP, by mail'), (2, '+33612345679', '')], [(3, '06 12 34 56 79', 'duplicate', 2)])
     """
-    sample = text[:4096]
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except csv.Error:
-        delimiter = ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    number_col, reason_col, first = 0, 1, 0
-    if rows:
-        header = [cell.strip().lower() for cell in rows[0]]
-        named = [index for index, cell in enumerate(header) if cell in NUMBER_HEADERS]
-        if named:
-            number_col = named[0]
-            reasons = [index for index, cell in enumerate(header) if cell in REASON_HEADERS]
-            reason_col = reasons[0] if reasons else None
-            first = 1
+    numbers = NumberFile(data)
+    number_col = numbers.columns[NUMBER]
+    headerless_reason = None if numbers.header is not None or number_col else 1
     accepted, rejected, seen = [], [], {}
-    for line, row in enumerate(rows[first:], start=first + 1):
-        if not any(cell.strip() for cell in row):
+    for row in numbers:
+        phone = sms_phone.normalize(row.number, default_country, rule=sms_phone.VALID)
+        if not phone.number:
+            rejected.append((row.line, row.number, phone.reason, None))
             continue
-        value = row[number_col].strip() if number_col < len(row) else ""
-        number, why = normalize_number(value, default_country)
-        if not number:
-            rejected.append((line, value, why, None))
+        if phone.number in seen:
+            rejected.append((row.line, row.number, DUPLICATE, seen[phone.number]))
             continue
-        if number in seen:
-            rejected.append((line, value, DUPLICATE, seen[number]))
-            continue
-        seen[number] = line
-        reason = row[reason_col].strip() if reason_col is not None and reason_col < len(row) else ""
-        accepted.append((line, number, reason))
+        seen[phone.number] = row.line
+        reason = row.reason
+        if headerless_reason is not None and headerless_reason < len(row.cells):
+            reason = row.cells[headerless_reason]
+        accepted.append((row.line, phone.number, reason))
     return accepted, rejected
 
 

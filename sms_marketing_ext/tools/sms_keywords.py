@@ -6,7 +6,7 @@ The first word of the message decides, case- and space-insensitively, so "stop",
 
 import re
 
-import phonenumbers
+from . import sms_phone
 
 STOP = "stop"
 START = "start"
@@ -32,18 +32,5 @@ def classify_inbound(body):
 
 def normalize_sender_number(number):
     """E.164 form of an inbound sender number written with its country code (``+33 6 12 34 56 78`` or
-    ``0033612345678``), else ``None``."""
-    if not isinstance(number, str):
-        return None
-    text = number.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    if not text.startswith("+"):
-        return None
-    try:
-        parsed = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(parsed):
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    ``0033612345678``), else ``None``. A number of possible length is enough: the operator knows it."""
+    return sms_phone.normalize(number, rule=sms_phone.POSSIBLE).number

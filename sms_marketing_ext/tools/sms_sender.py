@@ -10,7 +10,7 @@ The rules are the operators' (as OVHcloud documents them):
 import re
 import unicodedata
 
-import phonenumbers
+from . import sms_phone
 
 ALPHANUMERIC = "alphanumeric"
 SHORT_NUMBER = "short_number"
@@ -19,7 +19,6 @@ VIRTUAL_NUMBER = "virtual_number"
 ALPHANUMERIC_MAX_LENGTH = 11
 _ALPHANUMERIC_RE = re.compile(r"^[A-Za-z0-9 ]{1,11}$")
 _SHORT_NUMBER_RE = re.compile(r"^[0-9]{3,8}$")
-_MOBILE_TYPES = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
 
 
 # Which rule a sender name breaks (models/sms_sender.py words them for people).
@@ -72,16 +71,10 @@ def sender_name_error(sender_type, name):
 
 
 def normalize_virtual_number(number):
-    """E.164 form of a mobile ``number`` written with its country code, else ``None``."""
+    """E.164 form of a mobile ``number`` written with its country code (+...), else ``None``."""
     if not number or not number.strip().startswith("+"):
         return None
-    try:
-        parsed = phonenumbers.parse(number, None)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
-        return None
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return sms_phone.normalize(number, rule=sms_phone.MOBILE).number
 
 
 def suggest_alphanumeric_sender(company_name):

@@ -1,3 +1,4 @@
+from . import sms_number_file_import
 from . import mailing_list_sms_import
 from . import mailing_sms_audience
 from . import mailing_sms_audience_line

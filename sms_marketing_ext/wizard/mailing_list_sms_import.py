@@ -7,23 +7,19 @@ file of 100,000 lines costs a few dozen queries instead of hundreds of thousands
 """
 
 import base64
-import codecs
 import csv
 import io
-import itertools
 import logging
-import re
 import time
-import unicodedata
 
-import phonenumbers
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, clean_context, split_every
 
-from odoo.addons.phone_validation.tools import phone_validation
+from ..tools import sms_phone
+from ..tools.sms_number_file import NumberFileError, ascii_key
 
 _logger = logging.getLogger(__name__)
 
@@ -31,47 +27,8 @@ MAX_LINES = 1_000_000
 PREVIEW_ROWS = 20
 PREVIEW_REJECTED = 100
 SQL_CHUNK = 50_000
-SNIFF_LINES = 50
 ANALYZE_THRESHOLD = 1_000
-DELIMITERS = ("\t", ";", ",")
-BINARY_SIGNATURES = (
-    (b"PK\x03\x04", "spreadsheet"),  # xlsx, ods (zip containers)
-    (b"\xd0\xcf\x11\xe0", "spreadsheet"),  # xls and other OLE documents
-    (b"%PDF", "other"),
-    (b"\x89PNG", "other"),
-    (b"\xff\xd8\xff", "other"),
-    (b"GIF8", "other"),
-)
-# Header names, compared after lower-casing, removing accents and punctuation.
-NUMBER_HEADERS = frozenset(
-    {
-        "number", "numbers", "phone", "phones", "phone number", "phone numbers", "mobile", "mobiles",
-        "mobile number", "mobile phone", "cell", "cellphone", "cell phone", "tel", "telephone", "gsm",
-        "sms", "msisdn", "e164",
-        # French
-        "numero", "numeros", "numero de telephone", "num", "portable", "numero de portable",
-        # Italian
-        "numero di telefono", "telefono", "cellulare", "numero di cellulare",
-    }
-)  # fmt: skip
-NAME_HEADERS = frozenset(
-    {"name", "full name", "contact", "contact name", "nom", "nom complet", "nome", "nome completo", "nominativo"}
-)
-COUNTRY_HEADERS = frozenset({"country", "country code", "pays", "code pays", "paese", "nazione", "codice paese", "iso"})
 COUNTRY_ALIASES = {"uk": "GB"}
-NUMBER_LIKE = re.compile(r"\+?[\d\s().\-/]+")
-PHONE_LOOKING = re.compile(r"\s*\+?[\d\s().\-/]{6,}\s*")
-CLEAN_KEY = re.compile(r"[^a-z0-9]+")
-
-
-def _ascii_key(value):
-    """Lower-case ASCII form of a header or country name: "Numéro" -> "numero"."""
-    value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
-    return CLEAN_KEY.sub(" ", value.lower()).strip()
-
-
-def _clean_cell(value):
-    return value.strip().strip("\"'").strip()
 
 
 class _Row:
@@ -122,6 +79,7 @@ class _Analysis:
 
 class MailingListSmsImport(models.TransientModel):
     _name = "mailing.list.sms.import"
+    _inherit = ["sms.number.file.import"]
     _description = "Import phone numbers into a mailing list"
 
     @api.model
@@ -218,178 +176,22 @@ class MailingListSmsImport(models.TransientModel):
     # ------------------------------------------------------------------
 
     def _analyse(self):
-        text = self._decode_file()
-        rows, blank_count = self._parse_rows(text)
+        rows, blank_count = self._parse_rows()
         analysis = _Analysis(rows, blank_count)
         self._normalise(analysis)
         self._lookup_database(analysis)
         return analysis
 
-    def _file_label(self):
-        return self.file_name or _("the file")
-
-    def _decode_file(self):
-        """Return the file as text, or raise a UserError the user can act upon."""
+    def _parse_rows(self):
+        """Read the file: return ([_Row], number of blank lines), or raise a UserError the user can act upon."""
         if not self.file_data:
             raise UserError(_("Choose a file to import: a .csv or .txt file with one phone number per line."))
-        raw = base64.b64decode(self.file_data)
-        if not raw.strip():
-            raise UserError(_("The file “%s” is empty.", self._file_label()))
-        for signature, kind in BINARY_SIGNATURES:
-            if raw.startswith(signature):
-                raise UserError(self._binary_message(kind))
-        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            try:
-                text = raw.decode("utf-16")
-            except UnicodeDecodeError as exc:
-                raise UserError(self._binary_message("other")) from exc
-        elif b"\x00" in raw[:65536]:
-            raise UserError(self._binary_message("other"))
-        else:
-            text = self._decode_text(raw)
-        sample = text[:65536]
-        controls = sum(1 for char in sample if ord(char) < 32 and char not in "\t\r\n\f\v")
-        if controls > max(2, len(sample) // 100):
-            raise UserError(self._binary_message("other"))
-        if not text.strip():
-            raise UserError(_("The file “%s” is empty.", self._file_label()))
-        newline = "\n" if "\n" in text else "\r"
-        line_total = text.count(newline) + (0 if text.endswith(newline) else 1)
-        if line_total > MAX_LINES:
-            raise UserError(
-                _(
-                    "The file “%(file)s” has %(count)s lines; at most %(max)s lines can be imported at once. "
-                    "Split it into smaller files and import them one after the other.",
-                    file=self._file_label(),
-                    count=line_total,
-                    max=MAX_LINES,
-                )
-            )
-        return text
-
-    @staticmethod
-    def _decode_text(raw):
-        if raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]
-        for encoding in ("utf-8", "cp1252"):
-            try:
-                return raw.decode(encoding)
-            except UnicodeDecodeError:
-                continue
-        return raw.decode("latin-1")
-
-    def _binary_message(self, kind):
-        if kind == "spreadsheet":
-            return _(
-                "“%s” is a spreadsheet file, not a text file. In your spreadsheet application, "
-                "use “Save as” and choose CSV, then import the CSV file.",
-                self._file_label(),
-            )
-        return _(
-            "“%s” is not a text file. Import a .csv file (comma, semicolon or tab separated) "
-            "or a .txt file with one phone number per line.",
-            self._file_label(),
-        )
-
-    def _parse_rows(self, text):
-        """Split the text into rows: return ([_Row], number of blank lines)."""
-        lines = (line for line in io.StringIO(text, newline=None) if line.strip())
-        sample_lines = list(itertools.islice(lines, SNIFF_LINES))
-        delimiter = self._detect_delimiter(sample_lines)
-        number_idx, name_idx, country_idx, has_header = self._detect_columns(sample_lines, delimiter)
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
-        rows = []
-        blank_count = 0
-        skip_header = has_header
+        numbers = self._number_file_open(base64.b64decode(self.file_data), max_lines=MAX_LINES)
         try:
-            for cells in reader:
-                if not any(_clean_cell(cell) for cell in cells):
-                    blank_count += 1
-                    continue
-                if skip_header:
-                    skip_header = False
-                    continue
-                size = len(cells)
-                rows.append(
-                    _Row(
-                        reader.line_num,
-                        _clean_cell(cells[number_idx]) if number_idx < size else "",
-                        _clean_cell(cells[name_idx]) if name_idx is not None and name_idx < size else "",
-                        _clean_cell(cells[country_idx]) if country_idx is not None and country_idx < size else "",
-                    )
-                )
-        except csv.Error as exc:
-            raise UserError(
-                _("Line %(line)s of the file could not be read: %(error)s", line=reader.line_num, error=exc)
-            ) from exc
-        if not rows:
-            raise UserError(_("The file “%s” contains no phone number.", self._file_label()))
-        return rows, blank_count
-
-    @staticmethod
-    def _detect_delimiter(sample_lines):
-        scores = {delimiter: sum(1 for line in sample_lines if delimiter in line) for delimiter in DELIMITERS}
-        best = max(scores.values())
-        if not best:
-            return ","  # a single column
-        candidates = [delimiter for delimiter in DELIMITERS if scores[delimiter] == best]
-        if len(candidates) == 1:
-            return candidates[0]
-        try:
-            return csv.Sniffer().sniff("".join(sample_lines), delimiters="".join(candidates)).delimiter
-        except csv.Error:
-            return candidates[0]
-
-    def _detect_columns(self, sample_lines, delimiter):
-        """Return (number column, name column, country column, whether the first row is a header)."""
-        try:
-            sample = [
-                [_clean_cell(cell) for cell in cells]
-                for cells in csv.reader(sample_lines, delimiter=delimiter, skipinitialspace=True)
-            ]
-        except csv.Error:
-            sample = [[_clean_cell(cell) for cell in line.split(delimiter)] for line in sample_lines]
-        sample = [cells for cells in sample if any(cells)]
-        if not sample:
-            raise UserError(_("The file “%s” is empty.", self._file_label()))
-        keys = [_ascii_key(cell) for cell in sample[0]]
-
-        def find(names):
-            return next((idx for idx, key in enumerate(keys) if key in names), None)
-
-        number_idx, name_idx, country_idx = find(NUMBER_HEADERS), find(NAME_HEADERS), find(COUNTRY_HEADERS)
-        if number_idx is not None:
-            return number_idx, name_idx, country_idx, True
-        if name_idx is not None or country_idx is not None:
-            raise UserError(self._no_number_column_message(sample[0]))
-        # No known header: a first row without any digit is a header we do not know.
-        has_header = not any(char.isdigit() for cell in sample[0] for char in cell)
-        data = sample[1:] if has_header else sample
-        width = max(len(cells) for cells in sample)
-        if width == 1:
-            return 0, None, None, has_header
-        scores = [
-            sum(1 for cells in data if idx < len(cells) and PHONE_LOOKING.fullmatch(cells[idx])) for idx in range(width)
-        ]
-        best = max(scores)
-        if not best or best * 2 < len(data):
-            raise UserError(self._no_number_column_message(sample[0] if has_header else None))
-        return scores.index(best), None, None, has_header
-
-    def _no_number_column_message(self, header):
-        if header:
-            return _(
-                "No column of phone numbers found in “%(file)s” (its columns are: %(columns)s). "
-                "Name the column of numbers “number”, “phone” or “mobile”; “name” and “country” "
-                "columns are optional.",
-                file=self._file_label(),
-                columns=", ".join(cell for cell in header if cell) or "-",
-            )
-        return _(
-            "No column of phone numbers found in “%s”. Add a header row naming the column of numbers "
-            "“number”, “phone” or “mobile”, or import a file with one number per line.",
-            self._file_label(),
-        )
+            rows = [_Row(row.line, row.number, row.name, row.country) for row in numbers]
+        except NumberFileError as error:
+            raise UserError(self._number_file_message(error)) from error
+        return rows, numbers.blank_count
 
     # ------------------------------------------------------------------
     # Normalising numbers
@@ -403,7 +205,7 @@ class MailingListSmsImport(models.TransientModel):
         for lang in dict.fromkeys(langs):
             for country in Country.with_context(lang=lang).search_read([("code", "!=", False)], ["code", "name"]):
                 value = (country["id"], country["code"], country["name"])
-                index.setdefault(_ascii_key(country["name"]), value)
+                index.setdefault(ascii_key(country["name"]), value)
                 if country["code"]:
                     index[country["code"].lower()] = value
         for alias, code in COUNTRY_ALIASES.items():
@@ -425,7 +227,7 @@ class MailingListSmsImport(models.TransientModel):
                 continue
             region, country_id = default_code, None
             if row.country_value:
-                country = countries.get(_ascii_key(row.country_value))
+                country = countries.get(ascii_key(row.country_value))
                 if not country:
                     row.reason = unknown_country % row.country_value
                     continue
@@ -450,31 +252,22 @@ class MailingListSmsImport(models.TransientModel):
             row.status = "valid"
 
     def _normalise_number(self, raw, region, countries):
-        """Return (E.164 number, calling code, rejection reason), following phone_validation's rule."""
-        try:
-            parsed = phone_validation.phone_parse(raw, region)
-        except (UserError, phonenumbers.NumberParseException):
-            return None, None, self._rejection_reason(raw, region, countries)
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), parsed.country_code, None
-
-    def _rejection_reason(self, raw, region, countries):
-        digits = sum(1 for char in raw if char.isdigit())
-        if digits < 3 or not NUMBER_LIKE.fullmatch(raw):
-            return _("not a phone number")
-        try:
-            parsed = phonenumbers.parse(raw, region)
-        except phonenumbers.NumberParseException as exc:
-            if exc.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
-                if raw.startswith(("+", "00")):
-                    return _("unknown international prefix")
-                return _("no international prefix (+...) and no country: add the prefix or choose a default country")
-            parsed = None
-        if parsed is not None and parsed.country_code:
-            region = phonenumbers.region_code_for_country_code(parsed.country_code)
-        country = countries.get((region or "").lower())
-        if country and (not parsed or parsed.country_code != 1):
-            return _("invalid number for %s", country[2])
-        return _("invalid number")
+        """Return (E.164 number, calling code, rejection reason), by the rule of stock's phone_sanitized."""
+        phone = sms_phone.normalize(raw, region)
+        if phone.number:
+            return phone.number, phone.country_code, None
+        if phone.reason == sms_phone.NOT_A_NUMBER:
+            return None, None, _("not a phone number")
+        if phone.reason == sms_phone.UNKNOWN_PREFIX:
+            return None, None, _("unknown international prefix")
+        if phone.reason == sms_phone.NO_COUNTRY:
+            return None, None, _(
+                "no international prefix (+...) and no country: add the prefix or choose a default country"
+            )
+        country = countries.get((phone.region or "").lower())
+        if country and phone.country_code != 1:  # +1 is many countries: their names would mislead
+            return None, None, _("invalid number for %s", country[2])
+        return None, None, _("invalid number")
 
     # ------------------------------------------------------------------
     # Database

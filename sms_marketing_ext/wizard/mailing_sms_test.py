@@ -6,7 +6,7 @@ from markupsafe import Markup
 from odoo import _, models
 from odoo.exceptions import UserError
 
-from ..tools import sms_gateway_api, sms_tokens
+from ..tools import sms_gateway_api, sms_phone, sms_tokens
 
 # Test numbers may be separated by commas, semicolons or new lines.
 NUMBER_SEPARATORS = re.compile(r"[,;\n\r]+")
@@ -26,8 +26,9 @@ class MailingSmsTest(models.TransientModel):
         if len(raw_numbers) > 50:
             raise UserError(_("A test goes to 50 numbers at most (%s given).", len(raw_numbers)))
         valid, invalid = [], []
+        region = (self.env.user.country_id or self.env.company.country_id).code
         for raw in raw_numbers:
-            number = self.env.user._phone_format(number=raw)
+            number = sms_phone.normalize(raw, region).number
             (valid if number else invalid).append(number or raw)
         return list(dict.fromkeys(valid)), invalid
 

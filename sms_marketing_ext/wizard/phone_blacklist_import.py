@@ -5,7 +5,8 @@ from odoo import _, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
-from ..tools import sms_consent
+from ..tools import sms_consent, sms_phone
+from ..tools.sms_number_file import NumberFileError
 
 
 class PhoneBlacklistImport(models.TransientModel):
@@ -14,6 +15,7 @@ class PhoneBlacklistImport(models.TransientModel):
     blacklisting leaves a consent record of source "import" with the line's reason."""
 
     _name = "phone.blacklist.import"
+    _inherit = ["sms.number.file.import"]
     _description = "Import blacklisted phone numbers"
 
     state = fields.Selection([("upload", "Upload"), ("done", "Done")], default="upload", required=True)
@@ -31,13 +33,15 @@ class PhoneBlacklistImport(models.TransientModel):
     line_ids = fields.One2many("phone.blacklist.import.line", "import_id", "Rejected", readonly=True)
 
     def _rejection_reason(self, code, first_line):
-        return {
-            sms_consent.EMPTY: _("No number"),
-            sms_consent.NO_COUNTRY: _("No country code (+...) and no default country"),
-            sms_consent.NOT_A_NUMBER: _("Not a phone number"),
-            sms_consent.INVALID: _("Not a valid phone number"),
-            sms_consent.DUPLICATE: _("Same number as line %s", first_line),
-        }[code]
+        if code == sms_consent.DUPLICATE:
+            return _("Same number as line %s", first_line)
+        if code == sms_phone.MISSING:
+            return _("No number")
+        if code == sms_phone.NO_COUNTRY:
+            return _("No country code (+...) and no default country")
+        if code in (sms_phone.NOT_A_NUMBER, sms_phone.UNKNOWN_PREFIX):
+            return _("Not a phone number")
+        return _("Not a valid phone number")
 
     def action_import(self):
         self.ensure_one()
@@ -45,11 +49,10 @@ class PhoneBlacklistImport(models.TransientModel):
             data = base64.b64decode(self.file_data or b"", validate=True)
         except (binascii.Error, ValueError):
             raise UserError(_("The file could not be read.")) from None
-        if not data.strip():
-            raise UserError(_("The file is empty."))
-        accepted, rejected = sms_consent.parse_blacklist_csv(sms_consent.decode_csv(data), self.country_id.code)
-        if not accepted and not rejected:
-            raise UserError(_("The file has no phone numbers."))
+        try:
+            accepted, rejected = sms_consent.parse_blacklist_csv(data, self.country_id.code)
+        except NumberFileError as error:
+            raise UserError(self._number_file_message(error)) from error
         numbers = [number for _line, number, _reason in accepted]
         self.env.cr.execute(
             SQL("SELECT number FROM phone_blacklist WHERE active AND number = ANY(%s)", numbers)

@@ -121,6 +121,19 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
         ...pickRecord("contact_list_ids", "Tour list"),
         check("The list is selected", 'div[name="contact_list_ids"] .o_tag:contains("Tour list")'),
         {
+            content: "Open the Settings tab",
+            trigger: '.o_notebook .nav-link[name="settings"]',
+        },
+        {
+            content: "The gateway's default sender takes no replies: the opt-out link is on by default; untick it",
+            trigger: 'div[name="sms_allow_unsubscribe"] input[type="checkbox"]:checked',
+        },
+        check("The opt-out warning shows", ".o_sms_ext_optout_warning"),
+        {
+            content: "Back to the SMS content",
+            trigger: '.o_notebook .nav-link[name="sms_body"]',
+        },
+        {
             content: "Type a message in GSM characters",
             trigger: 'div[name="body_plaintext"] textarea',
             run: `text ${GSM_TEXT}`,
@@ -145,10 +158,10 @@ registry.category("web_tour.tours").add("sms_ext_tour_marketing_mailing", {
         },
         ...pickRecord("sms_sender_id", "TourShop", true),
         checkInputValue("TourShop is the sender", 'div[name="sms_sender_id"] input', "TourShop"),
-        {
-            content: "Recipients cannot reply to an alphanumeric sender: include the opt-out link",
-            trigger: 'div[name="sms_allow_unsubscribe"] input[type="checkbox"]:not(:checked)',
-        },
+        check(
+            "Recipients cannot reply to an alphanumeric sender: choosing it ticks the opt-out link again",
+            'div[name="sms_allow_unsubscribe"] input[type="checkbox"]:checked'
+        ),
         check("The opt-out warning is gone", "body:not(:has(.o_sms_ext_optout_warning))"),
         ...stepUtils.saveForm(),
         {
