@@ -76,6 +76,32 @@ class MailingMailingAudience(models.Model):
             return self._sms_parse_domain()
         return super()._parse_mailing_domain()
 
+    def _sms_recipients_query(self):
+        """The records of the recipients' filter this mailing may reach, as a Query (nothing is
+        loaded): with the access rights, record rules and field access of its authors, like
+        stock's ``search`` (a marketer counts and reaches only the records they may read, and
+        cannot probe others by filter), and of the current user when a user asks (Check
+        recipients). The send cron runs as superuser: the authors' rights are applied explicitly.
+        Each author's rules apply with all of their companies, so that the check and the send
+        count the same records."""
+        self.ensure_one()
+        domain = self._parse_mailing_domain()
+        Target = self.env[self.mailing_model_real]
+        users = [(author, author.company_ids) for author in self._sms_authors()]
+        if not self.env.su and self.env.user not in self._sms_authors():
+            users.append((self.env.user, self.env.companies))
+        if not users:
+            return Target.sudo()._where_calc(domain)
+        query = None
+        for user, companies in users:
+            model = Target.with_user(user).with_context(allowed_company_ids=companies.ids)
+            user_query = model._search(domain)  # checks the model's and the filter's fields' access
+            if query is None:
+                query = user_query
+            else:
+                model._apply_ir_rules(query, "read")
+        return query
+
     def _sms_audience_mailings(self):
         """This mailing and its A/B testing siblings: a number is targeted once across them."""
         self.ensure_one()
@@ -129,8 +155,7 @@ class MailingMailingAudience(models.Model):
         filter that no trace of this mailing (or its A/B siblings) covers yet. Everything stays
         in PostgreSQL: no id list is loaded into Python."""
         self.ensure_one()
-        Target = self.env[self.mailing_model_real]
-        query = Target._where_calc(self._parse_mailing_domain())
+        query = self._sms_recipients_query()
         kind, raw_fields, from_sql, number_sql = self._sms_number_source()
         raw_sql = _raw_number_sql(raw_fields)
         range_sql = SQL("AND t.id BETWEEN %s AND %s", *id_range) if id_range else SQL()
@@ -190,7 +215,7 @@ class MailingMailingAudience(models.Model):
             " ON COMMIT DROP"
         ))
         cr.execute(SQL("TRUNCATE sms_ext_audience_numbers"))
-        query = Target._where_calc(self._parse_mailing_domain())
+        query = self._sms_recipients_query()
         raw_sql = _raw_number_sql(raw_fields)
         cursor_name = f"sms_ext_numbers_{self.id}"
         cr.execute(SQL(
@@ -349,8 +374,7 @@ class MailingMailingAudience(models.Model):
         kind = self._sms_number_source()[0]
         if kind == "python":
             self._sms_prepare_python_numbers()
-        Target = self.env[self.mailing_model_real]
-        query = Target._where_calc(self._parse_mailing_domain())
+        query = self._sms_recipients_query()
         self.env.cr.execute(SQL("SELECT min(id), max(id) FROM (%s) q", query.select()))
         low, high = self.env.cr.fetchone()
         created = 0

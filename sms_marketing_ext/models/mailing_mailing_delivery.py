@@ -144,14 +144,28 @@ class MailingMailingDelivery(models.Model):
         try:
             self._sms_check_sendable()
             self._sms_get_gateway()
+            # The audience is read with its authors' rights: one who may not read the target
+            # model gets an AccessError (a UserError), and nothing is materialised.
+            with self.env.cr.savepoint():
+                self._sms_link_trackers(sms_links.split_links(self.body_plaintext or "")[1])
+                self._sms_materialize_audience()
         except UserError as error:
             self.write({"state": "draft"})
             self.message_post(body=_("Sending canceled: %s", error.args[0]))
             self._sms_notify_responsible(_("SMS mailing not sent"), error.args[0])
             return
-        self._sms_link_trackers(sms_links.split_links(self.body_plaintext or "")[1])
-        self._sms_materialize_audience()
         self.write({"state": "sending", "sms_waiting_credit": False})
+
+    def _sms_stop_sending(self, reason):
+        """Stop a mailing that may no longer send (see ``_sms_delivery_error``): back to draft with
+        its remaining messages untouched, a message on it and an activity for its responsible.
+        Send, once the cause is fixed, sends the rest (the audience already sent is not taken
+        again)."""
+        self.ensure_one()
+        self.write({"state": "draft", "sms_waiting_credit": False})
+        message = _("Sending stopped, nothing more was sent: %s Fix it, then Send to send the rest.", reason)
+        self.message_post(body=message)
+        self._sms_notify_responsible(_("SMS mailing stopped"), message)
 
     def _sms_finish_if_done(self):
         """Done when no message of the mailing waits to be sent or retried."""
@@ -218,6 +232,12 @@ class MailingMailingDelivery(models.Model):
         :param ledger: the cron run's :class:`~..tools.sms_delivery.CreditLedger` (a new one when None)
         """
         self.ensure_one()
+        if self.state != "sending":
+            return False
+        error = self._sms_delivery_error()
+        if error:
+            self._sms_stop_sending(error)
+            return False
         ledger = sms_delivery.CreditLedger() if ledger is None else ledger
         gateway = self._sms_get_gateway()
         batch = self._sms_claim_batch(gateway.batch_size)
@@ -484,8 +504,13 @@ class MailingMailingDelivery(models.Model):
         self._sms_notify_responsible(_("SMS mailing waiting for credit"), message)
 
     def _sms_resume_if_credit(self, ledger):
-        """A paused mailing resumes when the balance covers its next batch."""
+        """A paused mailing resumes when the balance covers its next batch; one that may no longer
+        send meanwhile (its sender refused while it waited...) stops without asking its gateway."""
         self.ensure_one()
+        error = self._sms_delivery_error()
+        if error:
+            self._sms_stop_sending(error)
+            return
         gateway = self._sms_get_gateway()
         balance = self._sms_balance(gateway, ledger)
         self.env.cr.execute(SQL(

@@ -4,6 +4,10 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from ..tools import sms_sender as sender_tools
 
 ADMIN_GROUP = "sms_marketing_ext.group_sms_marketing_admin"
+# Set by the workflow actions only (Submit, Approve, Refuse, Reset to draft), never by a write.
+WORKFLOW_FIELDS = frozenset({"state", "decided_by_id", "decided_on"})
+# What the operator registered: fixed once the sender is submitted or approved.
+LOCKED_FIELDS = frozenset({"name", "sender_type", "company_id", "justification_document", "justification_filename"})
 
 
 class SmsSender(models.Model):
@@ -137,6 +141,19 @@ class SmsSender(models.Model):
             )
         return _("Unknown sender type '%(sender_type)s'.", sender_type=self.sender_type)
 
+    @api.constrains("is_default", "state")
+    def _check_default_approved(self):
+        for sender in self.filtered(lambda s: s.is_default and s.state != "approved"):
+            raise ValidationError(sender._default_not_approved_message())
+
+    def _default_not_approved_message(self):
+        self.ensure_one()
+        return _(
+            "Only an approved sender can be the default sender of its company: %(sender)s is %(state)s.",
+            sender=self.name,
+            state=dict(self._fields["state"]._description_selection(self.env))[self.state],
+        )
+
     @api.constrains("is_default", "company_id", "active")
     def _check_single_default(self):
         for sender in self.filtered(lambda s: s.is_default and s.active):
@@ -154,24 +171,37 @@ class SmsSender(models.Model):
     def create(self, vals_list):
         for vals in vals_list:
             self._normalize_vals(vals)
-            if vals.get("state", "draft") != "draft":
-                self._check_can_decide()
+            if not self.env.su and (vals.get("state", "draft") != "draft" or vals.get("decided_by_id")
+                                    or vals.get("decided_on")):
+                raise AccessError(_("A sender is requested as a draft, then submitted and approved or refused."))
+            if vals.get("is_default") and vals.get("state", "draft") != "approved":
+                raise ValidationError(
+                    _("Only an approved sender can be the default sender of its company: %s is not approved.",
+                      vals.get("name"))
+                )
         return super().create(vals_list)
 
     def write(self, vals):
         vals = self._normalize_vals(dict(vals), records=self)
-        if vals.get("state") in ("approved", "refused"):
-            self._check_can_decide()
-        if {"name", "sender_type"} & vals.keys():
+        if not self.env.su:
+            if WORKFLOW_FIELDS & vals.keys():
+                raise AccessError(
+                    _("The state of a sender and its decision change only through Submit, Approve, Refuse and "
+                      "Reset to draft.")
+                )
             locked = self.filtered(lambda s: s.state in ("submitted", "approved"))
-            if locked and not self.env.su:
+            if locked and LOCKED_FIELDS & vals.keys():
                 raise UserError(
                     _(
-                        "%(senders)s is already submitted or approved: its name and type cannot change. "
-                        "Request a new sender instead.",
+                        "%(senders)s is already submitted or approved: its name, type, company and justification "
+                        "document cannot change. Request a new sender instead.",
                         senders=", ".join(locked.mapped("name")),
                     )
                 )
+        if vals.get("is_default") and "state" not in vals:
+            # Before the other defaults of the company are unflagged (sms.company.default.mixin).
+            for sender in self.filtered(lambda s: s.state != "approved"):
+                raise ValidationError(sender._default_not_approved_message())
         return super().write(vals)
 
     def _normalize_vals(self, vals, records=None):
@@ -233,7 +263,7 @@ class SmsSender(models.Model):
         self._check_can_decide()
         if self.filtered(lambda s: s.state != "submitted"):
             raise UserError(_("Only submitted senders can be approved."))
-        self.write({"state": "approved", "decided_by_id": self.env.uid, "decided_on": fields.Datetime.now()})
+        self.sudo().write({"state": "approved", "decided_by_id": self.env.uid, "decided_on": fields.Datetime.now()})
         self.activity_feedback(["mail.mail_activity_data_todo"], feedback=_("Approved"))
         return True
 
@@ -246,8 +276,8 @@ class SmsSender(models.Model):
                 raise UserError(
                     _("Write the refusal reason for %s so that its requester knows what to change.", sender.name)
                 )
-        self.write({"state": "refused", "is_default": False, "decided_by_id": self.env.uid,
-                    "decided_on": fields.Datetime.now()})
+        self.sudo().write({"state": "refused", "is_default": False, "decided_by_id": self.env.uid,
+                           "decided_on": fields.Datetime.now()})
         self.activity_feedback(["mail.mail_activity_data_todo"], feedback=_("Refused"))
         return True
 

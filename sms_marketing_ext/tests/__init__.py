@@ -19,3 +19,4 @@ from . import test_sms_statistics
 from . import test_sms_webhooks
 from . import test_ui_tours
 from . import test_sms_dropin
+from . import test_sms_multicompany

@@ -56,6 +56,8 @@ class SmsSenderMixin:
 
     @classmethod
     def _create_sender(cls, name, sender_type="alphanumeric", state="approved", company=None, **vals):
+        # Only an approved sender can be a company's default: flagged once approved.
+        is_default = vals.pop("is_default", False) if state == "approved" else vals.get("is_default")
         sender = (
             cls.env["sms.sender"]
             .sudo()
@@ -79,6 +81,8 @@ class SmsSenderMixin:
         if state == "refused":
             sender.refusal_reason = "Not your brand"
             sender.action_refuse()
+        if is_default and state == "approved":
+            sender.is_default = True
         return sender
 
 

@@ -149,8 +149,9 @@ class TestSmsSender(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         self.assertFalse(first.is_default)
         self.assertEqual(self.env["sms.sender"]._get_default_sender(), second)
         pending = self._create_sender("Pending", state="submitted")
-        pending.sudo().is_default = True
-        self.assertFalse(self.env["sms.sender"]._get_default_sender(), "only an approved sender is a default")
+        with self.assertRaisesRegex(ValidationError, "Only an approved sender"):
+            pending.sudo().is_default = True
+        self.assertEqual(self.env["sms.sender"]._get_default_sender(), second, "the approved default stays")
 
     def test_portal_has_no_access(self):
         sender = self._create_sender("Shop")

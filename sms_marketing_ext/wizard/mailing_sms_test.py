@@ -38,6 +38,10 @@ class MailingSmsTest(models.TransientModel):
         if mailing.mailing_type != "sms" or mailing._sms_uses_stock_pipeline():
             return super().action_send_sms()
         numbers, invalid = self._parse_numbers()
+        # Only an approved sender of the mailing's company, through its gateway, ever reaches it.
+        error = mailing._sms_delivery_error()
+        if error:
+            raise UserError(error)
         gateway = mailing._sms_get_gateway()
         sample = self.env[mailing.mailing_model_real].search([], limit=1)
         # The token of a trace that does not exist: links work, and attribute no click.
