@@ -1,8 +1,9 @@
 import logging
 
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import NotFound, abort
 
-from odoo import _, http
+from odoo import _, fields, http
+from odoo.exceptions import UserError
 from odoo.http import request, route
 
 from odoo.addons.mass_mailing_sms.controllers.main import MailingSMSController
@@ -22,7 +23,9 @@ class SmsGatewayWebhookController(http.Controller):
     Each is a POST of a JSON body signed with the gateway record's webhook secret
     (``X-SMS-Signature``: hex HMAC-SHA256 of the raw body). The signature is checked on the raw
     bytes before anything is parsed or changed; a missing or wrong signature, or an unknown or
-    archived gateway, is answered 403 and changes nothing.
+    archived gateway, is answered 403 and changes nothing. A signed body that is not a valid
+    callback (not JSON, nested too deeply, wrong types, NUL or lone surrogates, dates no message
+    has) is answered 400 with the reason, and changes nothing.
     """
 
     @http.route(
@@ -39,13 +42,14 @@ class SmsGatewayWebhookController(http.Controller):
         if not gateway:
             return self._answer({"ok": False, "error": "forbidden"}, 403)
         try:
-            uuid, state, report_date = parse_delivery_report(body)
+            uuid, state, report_date = parse_delivery_report(body, fields.Datetime.now())
         except ValueError as exc:
             _logger.warning("SMS gateway %s: rejected delivery report: %s", gateway_id, exc)
             return self._answer({"ok": False, "error": str(exc)}, 400)
-        known = request.env["mailing.trace"].sudo()._sms_apply_delivery_report(uuid, state, report_date)
+        known = request.env["mailing.trace"].sudo()._sms_apply_delivery_report(uuid, state, report_date, gateway)
         if not known:
-            _logger.info("SMS gateway %s: delivery report '%s' for unknown uuid %s ignored", gateway_id, state, uuid)
+            _logger.info("SMS gateway %s: delivery report '%s' for uuid %s, not one of its messages, ignored",
+                         gateway_id, state, uuid)
         return self._answer({"ok": True})
 
     @http.route(
@@ -62,7 +66,7 @@ class SmsGatewayWebhookController(http.Controller):
         if not gateway:
             return self._answer({"ok": False, "error": "forbidden"}, 403)
         try:
-            inbound = parse_inbound(body)
+            inbound = parse_inbound(body, fields.Datetime.now())
         except ValueError as exc:
             _logger.warning("SMS gateway %s: rejected inbound message: %s", gateway_id, exc)
             return self._answer({"ok": False, "error": str(exc)}, 400)
@@ -74,8 +78,17 @@ class SmsGatewayWebhookController(http.Controller):
         if not number:
             _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway_id, keyword, inbound["from"])
             return self._answer({"ok": False, "error": "'from' is not a phone number in international format"}, 400)
+        key, ignored = request.env["sms.consent.event"].sudo()._sms_reply_check(
+            number, keyword, inbound["to"], inbound["body"], inbound["at"]
+        )
+        if ignored:
+            _logger.info("SMS gateway %s: inbound %s from %s dated %s not applied (%s)",
+                         gateway_id, keyword.upper(), number, inbound["at"], ignored)
+            return self._answer({"ok": True, "action": None, "ignored": ignored})
         text = inbound["body"].strip()
         blacklist = request.env["phone.blacklist"].sudo().with_context(
+            sms_consent_message_date=inbound["at"],
+            sms_consent_message_key=key,
             sms_consent_source="reply",
             sms_consent_note=_("Replied \"%(text)s\" to %(to)s (gateway %(gateway)s)",
                                text=text[:200], to=inbound["to"] or "-", gateway=gateway.name),
@@ -235,15 +248,44 @@ IAP_REPORT_STATES = {
 class SmsIapStatusController(SmsController):
     """Odoo IAP reports deliveries to stock's ``/sms/status`` (unsigned, as stock has it; the
     uuids are random 128-bit values). Messages sent by our cron through the Odoo IAP provider have
-    no sms.tracker: their traces are updated here, like the signed webhook does for other gateways."""
+    no sms.tracker: their traces are updated here, in one statement, and only those sent through
+    an Odoo IAP gateway (the signed webhook is the only way for the others). A call carries at most
+    ``MAX_IAP_REPORT_UUIDS`` uuids (more is answered HTTP 413, nothing applied); a malformed one is
+    answered a JSON-RPC error, as stock does, never a server error."""
+
+    MAX_IAP_REPORT_UUIDS = 100_000
 
     @route()
-    def update_sms_status(self, message_statuses):
+    def update_sms_status(self, message_statuses=None, **_kwargs):
+        states = self._sms_iap_report_states(message_statuses)
         res = super().update_sms_status(message_statuses)
-        Trace = request.env["mailing.trace"].sudo()
-        for status in message_statuses:
-            state = IAP_REPORT_STATES.get(status.get("sms_status"))
-            if state:
-                for uuid in status.get("uuids") or []:
-                    Trace._sms_apply_delivery_report(uuid, state)
+        request.env["mailing.trace"].sudo()._sms_apply_iap_reports(states)
         return res
+
+    def _sms_iap_report_states(self, message_statuses):
+        """The report state of each uuid of a valid call (stock checks the uuids' format)."""
+        if not isinstance(message_statuses, list) or not all(
+            isinstance(status, dict)
+            and isinstance(status.get("sms_status"), str)
+            and isinstance(status.get("uuids"), list)
+            and all(isinstance(uuid, str) for uuid in status["uuids"])
+            for status in message_statuses
+        ):
+            _logger.warning("SMS delivery reports refused: message_statuses is not a list of "
+                            "{sms_status: string, uuids: [string]}")
+            raise UserError(_("Bad parameters: message_statuses must be a list of {sms_status, uuids}."))
+        count = sum(len(status["uuids"]) for status in message_statuses)
+        if count > self.MAX_IAP_REPORT_UUIDS:
+            reason = f"too many uuids: {count}, at most {self.MAX_IAP_REPORT_UUIDS} per call"
+            _logger.warning("SMS delivery reports refused: %s", reason)
+            abort(request.make_json_response(
+                {"jsonrpc": "2.0", "id": getattr(request.dispatcher, "request_id", None),
+                 "error": {"code": 413, "message": reason}},
+                status=413,
+            ))
+        states = {}
+        for status in message_statuses:
+            state = IAP_REPORT_STATES.get(status["sms_status"])
+            if state:
+                states.update(dict.fromkeys(status["uuids"], state))
+        return states

@@ -383,6 +383,7 @@ class MailingMailingDelivery(models.Model):
                    sms_parts = r.parts,
                    sms_next_attempt = r.next,
                    sms_attempts = r.attempts,
+                   sms_gateway_id = %(gateway)s,
                    sent_datetime = CASE WHEN r.status = 'pending' THEN COALESCE(t.sent_datetime, %(now)s)
                                         ELSE t.sent_datetime END,
                    write_date = %(now)s
@@ -393,6 +394,7 @@ class MailingMailingDelivery(models.Model):
             """,
             now=now, ids=rows["id"], status=rows["status"], failure=rows["failure"], reason=rows["reason"],
             credits=rows["credits"], next=rows["next"], attempts=rows["attempts"], parts=rows["parts"],
+            gateway=gateway.id,
         ))
         self.env["mailing.trace"].invalidate_model()
         ledger.spend(gateway.id, spent)

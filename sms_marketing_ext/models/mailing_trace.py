@@ -30,6 +30,10 @@ class MailingTrace(models.Model):
     sms_attempts = fields.Integer("Send attempts", readonly=True)
     sms_next_attempt = fields.Datetime("Next attempt", readonly=True)
     sms_report_date = fields.Datetime("Delivery report", readonly=True)
+    sms_gateway_id = fields.Many2one(
+        "sms.gateway", "Sent through", readonly=True, ondelete="set null",
+        help="The gateway that answered the send call of this message; only its reports apply.",
+    )
 
     def init(self):
         res = super().init()
@@ -72,14 +76,27 @@ class MailingTrace(models.Model):
         return res
 
     @api.model
-    def _sms_apply_delivery_report(self, uuid, state, report_date=None):
+    def _sms_apply_delivery_report(self, uuid, state, report_date=None, gateway=None):
         """Apply one delivery report from a gateway. Reports can repeat and can arrive before the
         send call that produced the message has returned: a report is applied at most once per
         final state, and a later 'accepted' send result never overwrites it (see the send cron).
 
-        :return: True when a trace with this uuid exists (known message), else False.
+        :param gateway: the gateway that signed the report, if any: then only a message sent
+            through it moves (the gateway that answered its send call, else its mailing's gateway).
+        :return: True when a trace with this uuid exists (of ``gateway``, when given), else False.
         """
         status, failure_type = sms_delivery.trace_state_for_report(state)
+        of_gateway = SQL("TRUE")
+        known_domain = [("sms_uuid", "=", uuid)]
+        if gateway:
+            of_gateway = SQL(
+                """EXISTS (SELECT 1 FROM mailing_mailing m
+                            WHERE m.id = mailing_trace.mass_mailing_id
+                              AND COALESCE(mailing_trace.sms_gateway_id, m.sms_gateway_id) = %s)""",
+                gateway.id,
+            )
+            known_domain += ["|", ("sms_gateway_id", "=", gateway.id),
+                             "&", ("sms_gateway_id", "=", False), ("mass_mailing_id.sms_gateway_id", "=", gateway.id)]
         self.env.cr.execute(
             SQL(
                 """
@@ -93,16 +110,66 @@ class MailingTrace(models.Model):
                    AND trace_type = 'sms'
                    AND trace_status NOT IN ('open', 'reply', 'cancel')
                    AND (sms_report_date IS NULL OR sms_report_date <= %(report_date)s)
+                   AND %(of_gateway)s
              RETURNING id
                 """,
                 status=status,
                 failure_type=failure_type or None,
                 report_date=report_date or fields.Datetime.now(),
                 uuid=uuid,
+                of_gateway=of_gateway,
             )
         )
         updated = self.env.cr.fetchall()
         if updated:
             self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
             return True
-        return bool(self.search_count([("sms_uuid", "=", uuid)], limit=1))
+        return bool(self.search_count(known_domain, limit=1))
+
+    @api.model
+    def _sms_apply_iap_reports(self, states):
+        """Apply the delivery reports Odoo IAP posts to stock's unsigned ``/sms/status``, in one
+        statement: ``states`` maps uuids to report states. Only traces sent through an Odoo IAP
+        gateway move: the gateway that answered their send call, else (messages sent before it was
+        recorded, or whose send result is not committed yet) their mailing's gateway. Rules of
+        :meth:`_sms_apply_delivery_report` (final states kept, an older report never wins).
+
+        :return: the number of traces updated.
+        """
+        if not states:
+            return 0
+        uuids = list(states)
+        statuses, failures = zip(*(sms_delivery.trace_state_for_report(states[uuid]) for uuid in uuids), strict=True)
+        now = fields.Datetime.now()
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE mailing_trace t
+                   SET trace_status = r.status,
+                       failure_type = r.failure,
+                       sms_report_date = %(now)s,
+                       sent_datetime = COALESCE(t.sent_datetime, %(now)s),
+                       write_date = %(now)s
+                  FROM unnest(%(uuids)s::varchar[], %(statuses)s::varchar[], %(failures)s::varchar[])
+                           AS r(uuid, status, failure),
+                       mailing_mailing m, sms_gateway g
+                 WHERE t.sms_uuid = r.uuid
+                   AND t.sms_uuid IS NOT NULL
+                   AND t.trace_type = 'sms'
+                   AND m.id = t.mass_mailing_id
+                   AND g.id = COALESCE(t.sms_gateway_id, m.sms_gateway_id)
+                   AND g.provider = 'odoo_iap'
+                   AND t.trace_status NOT IN ('open', 'reply', 'cancel')
+                   AND (t.sms_report_date IS NULL OR t.sms_report_date <= %(now)s)
+                """,
+                now=now,
+                uuids=uuids,
+                statuses=list(statuses),
+                failures=[failure or None for failure in failures],
+            )
+        )
+        updated = self.env.cr.rowcount
+        if updated:
+            self.invalidate_model(["trace_status", "failure_type", "sms_report_date", "sent_datetime"])
+        return updated

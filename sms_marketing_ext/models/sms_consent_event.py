@@ -2,6 +2,7 @@ from odoo import _, api, fields, models
 from odoo.tools import SQL
 
 from ..tools.sms_consent import mask_number
+from ..tools.sms_keywords import START, STOP, inbound_key
 
 CONSENT_SOURCES = [
     ("link", "Opt-out link"),
@@ -26,6 +27,15 @@ class SmsConsentEvent(models.Model):
     )
     source = fields.Selection(CONSENT_SOURCES, required=True, readonly=True)
     date = fields.Datetime(required=True, default=fields.Datetime.now, readonly=True)
+    message_date = fields.Datetime(
+        "Message date",
+        readonly=True,
+        help="For SMS replies, when the person sent the message (the 'at' of the gateway's callback): "
+        "replies are ordered by it, not by their arrival.",
+    )
+    message_key = fields.Char(
+        readonly=True, copy=False, help="Identity of the SMS reply: a replayed callback is applied once."
+    )
     mailing_id = fields.Many2one("mailing.mailing", readonly=True, ondelete="set null", index="btree_not_null")
     list_ids = fields.Many2many("mailing.list", string="Mailing lists", readonly=True)
     blacklist_id = fields.Many2one(
@@ -43,6 +53,12 @@ class SmsConsentEvent(models.Model):
                 "ON sms_consent_event (number, date DESC, id DESC)"
             )
         )
+        self.env.cr.execute(
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS sms_consent_event_message_key_uniq "
+                "ON sms_consent_event (message_key) WHERE message_key IS NOT NULL"
+            )
+        )
         return res
 
     @api.model
@@ -50,7 +66,8 @@ class SmsConsentEvent(models.Model):
         """Record ``action`` ("optout" or "optin") of each of ``numbers`` (E.164). ``source``,
         ``mailing`` and ``note`` default to the context's ``sms_consent_source`` ("manual" without
         one), ``sms_consent_mailing_id`` and ``sms_consent_note``; ``blacklist`` is the blacklist
-        entries of the numbers, if any."""
+        entries of the numbers, if any. The context's ``sms_consent_message_date`` and
+        ``sms_consent_message_key`` describe the SMS reply being applied."""
         context = self.env.context
         source = source or context.get("sms_consent_source") or "manual"
         mailing_id = mailing.id if mailing else context.get("sms_consent_mailing_id") or False
@@ -69,11 +86,50 @@ class SmsConsentEvent(models.Model):
                     "blacklist_id": entries.get(number, False),
                     "note": note,
                     "user_id": user_id,
+                    "message_date": context.get("sms_consent_message_date") or False,
+                    "message_key": context.get("sms_consent_message_key") or False,
                 }
                 for number in dict.fromkeys(numbers)
                 if number
             ]
         )
+
+    # ------------------------------------------------------------
+    # SMS replies (STOP / START)
+    # ------------------------------------------------------------
+
+    @api.model
+    def _sms_reply_check(self, number, keyword, to, body, at):
+        """Whether a STOP or START reply of ``number`` dated ``at`` (naive UTC) is to be applied.
+
+        Replies are ordered by their date, not by their arrival: a START dated before the latest
+        opt-out of the number (from any source) changes nothing; a STOP dated before the person's
+        latest opt-in (reply or opt-out link: a user lifting the blacklist never voids the
+        person's own STOP) changes nothing. A callback already applied (same number, recipient,
+        text and date) is not applied again. Concurrent replies of a number are serialised.
+
+        :return: ``(key, None)`` to apply with ``key`` the message's identity, else
+            ``(key, why)`` with ``why`` in ``"replayed"``, ``"outdated"``.
+        """
+        key = inbound_key(number, to, body, at.isoformat())
+        self.env.flush_all()
+        self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", f"sms.consent:{number}"))
+        if self.sudo().search_count([("message_key", "=", key)], limit=1):
+            return key, "replayed"
+        if keyword == START:
+            latest = SQL("action = 'optout'")
+        elif keyword == STOP:
+            latest = SQL("action = 'optin' AND source IN ('reply', 'link')")
+        else:
+            raise ValueError(keyword)
+        self.env.cr.execute(SQL(
+            "SELECT max(COALESCE(message_date, date)) FROM sms_consent_event WHERE number = %s AND %s",
+            number, latest,
+        ))
+        latest_date = self.env.cr.fetchone()[0]
+        if latest_date and at < latest_date:
+            return key, "outdated"
+        return key, None
 
     # ------------------------------------------------------------
     # Opt-out link

@@ -3,6 +3,7 @@ from . import test_install
 from . import test_mailing_composer
 from . import test_mailing_list_import
 from . import test_sms_audience
+from . import test_sms_callbacks_hardening
 from . import test_sms_consent
 from . import test_sms_counter_browser
 from . import test_sms_delivery

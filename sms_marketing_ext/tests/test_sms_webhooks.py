@@ -35,7 +35,8 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
         )
         cls.partner = cls.env["res.partner"].create({"name": "Sam Recipient", "mobile": NUMBER})
         cls.mailing = cls.env["mailing.mailing"].create(
-            {"subject": "Webhook mailing", "mailing_type": "sms", "body_plaintext": "Hello"}
+            {"subject": "Webhook mailing", "mailing_type": "sms", "body_plaintext": "Hello",
+             "sms_gateway_id": cls.gateway.id}
         )
 
     def _new_trace(self):
@@ -258,6 +259,7 @@ class TestSmsWebhooks(LocalGatewayMixin, HttpCase):
     def test_odoo_iap_delivery_reports_update_traces(self):
         """Messages sent through the Odoo IAP provider get their reports on stock's /sms/status."""
         trace = self._new_trace()
+        trace.sms_gateway_id = self.env["sms.gateway"].create({"name": "Odoo IAP", "provider": "odoo_iap"})
         payload = {"jsonrpc": "2.0", "method": "call", "params": {"message_statuses": [
             {"sms_status": "delivered", "uuids": [trace.sms_uuid]},
         ]}}

@@ -20,7 +20,7 @@ import json
 import logging
 import re
 import uuid as uuid_lib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -145,6 +145,11 @@ def verify_signature(secret, body, header_value):
 # ----------------------------------------------------------------------------------------------------------
 # Callback bodies
 # ----------------------------------------------------------------------------------------------------------
+# Dates a callback may carry: none before this, none later than the receiver's clock plus this skew.
+EARLIEST_CALLBACK_DATE = datetime(2000, 1, 1)
+MAX_CLOCK_SKEW = timedelta(hours=1)
+
+
 def parse_utc_datetime(value):
     """Parse an ISO 8601 date-time (``2024-05-01T12:00:00.123Z``, ``+02:00`` offsets, or naive = UTC)
     into a naive UTC ``datetime``, as Odoo stores them. Raise ValueError when it is not one."""
@@ -153,9 +158,33 @@ def parse_utc_datetime(value):
     text = value.strip()
     if text[-1] in "zZ":
         text = text[:-1] + "+00:00"
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    try:
+        parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"date-time out of range: {value!r}") from exc
+    return parsed
+
+
+def callback_datetime(value, now=None):
+    """:func:`parse_utc_datetime`, also refusing dates no real message has: before
+    :data:`EARLIEST_CALLBACK_DATE` or after ``now`` (naive UTC, default the current time) plus
+    :data:`MAX_CLOCK_SKEW`. A STOP dated in the year 9999 would otherwise outrank every later START.
+
+    >>> callback_datetime("2024-05-01T14:00:00+02:00", now=datetime(2024, 5, 1, 12))
+    datetime.datetime(2024, 5, 1, 12, 0)
+    >>> callback_datetime("2024-05-01T14:00:00Z", now=datetime(2024, 5, 1, 12))
+    Traceback (most recent call last):
+    ...
+    ValueError: 'at' is in the future: '2024-05-01T14:00:00Z'
+    """
+    parsed = parse_utc_datetime(value)
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    if parsed < EARLIEST_CALLBACK_DATE:
+        raise ValueError(f"'at' is before {EARLIEST_CALLBACK_DATE.year}: {value!r}")
+    if parsed > now + MAX_CLOCK_SKEW:
+        raise ValueError(f"'at' is in the future: {value!r}")
     return parsed
 
 
@@ -164,42 +193,54 @@ def _json_object(body):
         payload = json.loads(body)
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise ValueError(f"the body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ValueError("the body is not JSON: nested too deeply") from exc
     if not isinstance(payload, dict):
         raise ValueError("the body must be a JSON object")
     return payload
 
 
-def parse_delivery_report(body):
-    """Validate a delivery-report body and return ``(uuid, state, at)``; ``at`` is a naive UTC datetime,
-    or None when the report carries no date. Raise ValueError when the body is not a delivery report."""
+def _string(payload, key, required=True):
+    """``payload[key]`` when it is a string PostgreSQL can store (no NUL, no lone surrogate)."""
+    value = payload.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"'{key}' must be a string")
+    if "\x00" in value:
+        raise ValueError(f"'{key}' contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"'{key}' contains a lone surrogate (invalid UTF-16 escape)") from exc
+    return value
+
+
+def parse_delivery_report(body, now=None):
+    """Validate a delivery-report body and return ``(uuid, state, at)``; ``at`` is a naive UTC datetime
+    (see :func:`callback_datetime`), or None when the report carries no date. Raise ValueError when the
+    body is not a delivery report."""
     payload = _json_object(body)
     uuid = payload.get("uuid")
     if not isinstance(uuid, str) or not UUID_RE.match(uuid):
         raise ValueError("uuid must be 32 hex characters")
     state = payload.get("state")
-    if state not in REPORT_STATES:
+    if not isinstance(state, str) or state not in REPORT_STATES:
         raise ValueError(f"unknown delivery state {state!r}; expected one of {', '.join(REPORT_STATES)}")
     at = payload.get("at")
-    return uuid.lower(), state, parse_utc_datetime(at) if at is not None else None
+    return uuid.lower(), state, callback_datetime(at, now) if at is not None else None
 
 
-def parse_inbound(body):
-    """Validate an inbound-message body and return ``{"from", "to", "body", "at"}`` (``at`` as in
-    :func:`parse_delivery_report`). Raise ValueError when the body is not an inbound message."""
+def parse_inbound(body, now=None):
+    """Validate an inbound-message body and return ``{"from", "to", "body", "at"}``; ``at``, required
+    (replies are ordered by it), is a naive UTC datetime (see :func:`callback_datetime`). Raise
+    ValueError when the body is not an inbound message."""
     payload = _json_object(body)
-    for key in ("from", "body"):
-        if not isinstance(payload.get(key), str):
-            raise ValueError(f"'{key}' must be a string")
-    to = payload.get("to")
-    if to is not None and not isinstance(to, str):
-        raise ValueError("'to' must be a string")
-    at = payload.get("at")
-    return {
-        "from": payload["from"],
-        "to": to or "",
-        "body": payload["body"],
-        "at": parse_utc_datetime(at) if at is not None else None,
-    }
+    sender, text = _string(payload, "from"), _string(payload, "body")
+    to = _string(payload, "to", required=False)
+    if payload.get("at") is None:
+        raise ValueError("'at' (the date of the message, ISO 8601) is required")
+    return {"from": sender, "to": to or "", "body": text, "at": callback_datetime(payload["at"], now)}
 
 
 # ----------------------------------------------------------------------------------------------------------
