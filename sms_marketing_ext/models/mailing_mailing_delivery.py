@@ -10,7 +10,7 @@ from odoo.exceptions import UserError
 from odoo.osv import expression
 from odoo.tools import SQL
 
-from ..tools import sms_delivery, sms_gateway_api, sms_links, sms_quiet_hours
+from ..tools import sms_delivery, sms_gateway_api, sms_links, sms_quiet_hours, sms_segments
 
 _logger = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ class MailingMailingDelivery(models.Model):
                 if mailing._sms_send_batch(ledger):
                     pending = True
                 self._sms_commit()
+        self._sms_settle_reported_charges()
         for mailing in mailings:
             mailing._sms_finish_if_done()
         self._sms_commit()
@@ -260,6 +261,13 @@ class MailingMailingDelivery(models.Model):
         if not batch:
             return False
         started = time.monotonic()
+        batch = self._sms_defer_quiet_hours(batch)
+        if not batch:
+            return True  # all of it waits for its send window; the next claim takes other messages
+        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
+        batch = self._sms_cancel_too_long(batch, bodies)
+        if not batch:
+            return True
         balance = self._sms_balance(gateway, ledger)
         cost = sms_delivery.batch_cost(
             [(message.parts, message.country) for message in batch], gateway._price_table(), gateway.price_default
@@ -267,10 +275,6 @@ class MailingMailingDelivery(models.Model):
         if not sms_delivery.covers(balance, cost):
             self._sms_pause_for_credit(balance, cost)
             return False
-        batch = self._sms_defer_quiet_hours(batch)
-        if not batch:
-            return True  # all of it waits for its send window; the next claim takes other messages
-        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
         sender = self.sms_sender_id.name or None
         messages = [
             {"uuid": message.uuid, "number": message.number, "content": bodies[message.trace_id],
@@ -336,16 +340,49 @@ class MailingMailingDelivery(models.Model):
             self.env["mailing.trace"].invalidate_model(["sms_next_attempt"])
         return kept
 
+    def _sms_cancel_too_long(self, batch, bodies):
+        """Count each rendered SMS (``bodies`` by trace id): a message longer than the company's
+        maximum number of parts is canceled with that reason and never sent.
+
+        :return: the other messages, each with the parts of its rendered text
+        """
+        limit = (self.company_id or self.env.company).sms_max_segments
+        kept, too_long = [], []
+        for claimed in batch:
+            message = claimed._replace(parts=sms_segments.billed_parts(bodies[claimed.trace_id]))
+            (too_long if message.parts > limit else kept).append(message)
+        if too_long:
+            self.env.cr.execute(SQL(
+                """
+                UPDATE mailing_trace t
+                   SET trace_status = 'cancel', failure_type = 'sms_too_long', failure_reason = r.reason,
+                       sms_parts = r.parts, sms_credits = 0, sms_next_attempt = NULL, write_date = %(now)s
+                  FROM unnest(%(ids)s::int[], %(parts)s::int[], %(reasons)s::text[]) AS r(id, parts, reason)
+                 WHERE t.id = r.id
+                """,
+                now=fields.Datetime.now(),
+                ids=[message.trace_id for message in too_long],
+                parts=[message.parts for message in too_long],
+                reasons=[
+                    _("Once rendered for this recipient the SMS needs %(parts)s parts, more than the maximum of "
+                      "%(max)s.", parts=message.parts, max=limit)
+                    for message in too_long
+                ],
+            ))
+            self.env["mailing.trace"].invalidate_model()
+        return kept
+
     def _sms_record_results(self, batch, by_uuid, gateway, ledger, reason=None):
         """Store the gateway's answer for each message of ``batch`` (``by_uuid``: its results by
         uuid) and take what it charged off the ``ledger`` (and off the gateway's credit budget when
         its provider has no balance API). A message whose answer was lost (state ``unknown``) is
-        counted as sent, flagged, and never sent again: its delivery report settles it."""
+        counted as sent, flagged, and never sent again: its delivery report settles it. Each trace
+        records the parts actually sent."""
         now = fields.Datetime.now()
         prices = gateway._price_table()
         local_prices = not gateway._get_capabilities().prices
         rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": [],
-                "unknown": []}
+                "unknown": [], "parts": []}
         spent = 0.0
         lost_reason = reason
         for message in batch:
@@ -357,12 +394,15 @@ class MailingMailingDelivery(models.Model):
                 # The operator does not say what it charged: our local price, as the credit check had it.
                 charged = sms_delivery.message_cost(message.parts, message.country, prices, gateway.price_default)
                 spent += charged
-            elif state == "accepted" and not charged and message.attempts:
-                # A retry of a message the gateway already took (our first answer was lost):
-                # it charges nothing the second time; record what the first time cost.
-                charged = sms_delivery.message_cost(message.parts, message.country, prices, gateway.price_default)
             else:
-                spent += float(result.get("credits") or 0.0)
+                spent += charged
+                if state == "accepted" and not charged:
+                    # The gateway took this uuid before (our answer was lost, or the worker died
+                    # before recording it): it answers "accepted, 0 credits" and charged the first
+                    # time, for this rendered text at its current prices.
+                    charged = sms_delivery.message_cost(
+                        message.parts, message.country, prices, gateway.price_default
+                    )
             next_attempt = None
             reason = None
             if state == sms_delivery.UNKNOWN_STATE:
@@ -377,7 +417,7 @@ class MailingMailingDelivery(models.Model):
                 reason = _("The gateway does not allow the sender %s on this account.", self.sms_sender_id.name)
             for key, value in (("id", message.trace_id), ("status", status), ("failure", failure or None),
                                ("reason", reason), ("credits", charged), ("next", next_attempt),
-                               ("attempts", message.attempts + 1),
+                               ("attempts", message.attempts + 1), ("parts", message.parts),
                                ("unknown", state == sms_delivery.UNKNOWN_STATE)):
                 rows[key].append(value)
         self.env.cr.execute(SQL(
@@ -387,6 +427,7 @@ class MailingMailingDelivery(models.Model):
                    failure_type = CASE WHEN t.sms_report_date IS NOT NULL THEN t.failure_type ELSE r.failure END,
                    failure_reason = r.reason,
                    sms_credits = r.credits,
+                   sms_parts = r.parts,
                    sms_next_attempt = r.next,
                    sms_attempts = r.attempts,
                    sms_gateway_id = %(gateway)s,
@@ -395,17 +436,70 @@ class MailingMailingDelivery(models.Model):
                                         ELSE t.sent_datetime END,
                    write_date = %(now)s
               FROM unnest(%(ids)s::int[], %(status)s::varchar[], %(failure)s::varchar[], %(reason)s::text[],
-                          %(credits)s::numeric[], %(next)s::timestamp[], %(attempts)s::int[], %(unknown)s::bool[])
-                   AS r(id, status, failure, reason, credits, next, attempts, unknown)
+                          %(credits)s::numeric[], %(next)s::timestamp[], %(attempts)s::int[], %(parts)s::int[],
+                          %(unknown)s::bool[])
+                   AS r(id, status, failure, reason, credits, next, attempts, parts, unknown)
              WHERE t.id = r.id
             """,
             now=now, ids=rows["id"], status=rows["status"], failure=rows["failure"], reason=rows["reason"],
-            credits=rows["credits"], next=rows["next"], attempts=rows["attempts"], gateway=gateway.id,
-            unknown=rows["unknown"],
+            credits=rows["credits"], next=rows["next"], attempts=rows["attempts"], parts=rows["parts"],
+            gateway=gateway.id, unknown=rows["unknown"],
         ))
         self.env["mailing.trace"].invalidate_model()
         ledger.spend(gateway.id, spent)
         gateway._spend_budget(spent)
+
+    @api.model
+    def _sms_settle_reported_charges(self, limit=5000):
+        """Record what the gateway charged for messages whose delivery report arrived before their
+        send result (the answer was lost, or the worker died before recording it): the report
+        proves the gateway accepted them, so they are not sent again and the retry that would have
+        told us "accepted" never comes. Each costs its rendered text's parts at the gateway's
+        price, as the gateway charged it; the retry left behind is cleared."""
+        self.env["mailing.trace"].flush_model()
+        self.env.cr.execute(SQL(
+            """
+            SELECT mass_mailing_id, id, res_id, sms_country_code, COALESCE(sms_parts, 1) FROM mailing_trace
+             WHERE trace_type = 'sms' AND sms_uuid IS NOT NULL AND sms_credits IS NULL
+               AND sms_report_date IS NOT NULL AND trace_status NOT IN ('outgoing', 'process', 'cancel')
+             ORDER BY mass_mailing_id, id
+             LIMIT %s
+            """,
+            limit,
+        ))
+        by_mailing = {}
+        for mailing_id, trace_id, res_id, country, stored_parts in self.env.cr.fetchall():
+            by_mailing.setdefault(mailing_id, []).append((trace_id, res_id, country, stored_parts))
+        for mailing in self.browse(list(by_mailing)):
+            gateway = mailing.sms_gateway_id or self.env["sms.gateway"]._get_default_gateway(mailing.company_id)
+            if not gateway:
+                continue
+            rows = by_mailing[mailing.id]
+            existing = set(self.env[mailing.mailing_model_real].browse([row[1] for row in rows]).exists().ids)
+            try:
+                bodies = mailing._sms_render_bodies([(row[0], row[1]) for row in rows if row[1] in existing])
+            except UserError as error:  # the text no longer renders (a field was removed...)
+                _logger.warning("SMS mailing %s: charges recorded from the stored parts: %s", mailing.id, error)
+                bodies = {}
+            # A recipient deleted since, or a text that no longer renders: the parts counted at send.
+            parts = [sms_segments.billed_parts(bodies[row[0]]) if row[0] in bodies else row[3] for row in rows]
+            prices = gateway._price_table()
+            self.env.cr.execute(SQL(
+                """
+                UPDATE mailing_trace t
+                   SET sms_parts = r.parts, sms_credits = r.credits, sms_next_attempt = NULL,
+                       failure_reason = NULL
+                  FROM unnest(%s::int[], %s::int[], %s::numeric[]) AS r(id, parts, credits)
+                 WHERE t.id = r.id AND t.sms_credits IS NULL
+                """,
+                [row[0] for row in rows],
+                parts,
+                [sms_delivery.message_cost(count, row[2], prices, gateway.price_default)
+                 for count, row in zip(parts, rows, strict=True)],
+            ))
+            _logger.info("SMS mailing %s: recorded the charge of %s messages reported before their send result",
+                         mailing.id, len(rows))
+        self.env["mailing.trace"].invalidate_model(["sms_parts", "sms_credits", "sms_next_attempt", "failure_reason"])
 
     def _sms_record_retry(self, batch, gateway, failure, reason):
         """The whole call failed: every message keeps its uuid and waits for its retry, or fails

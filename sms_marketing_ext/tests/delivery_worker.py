@@ -10,7 +10,7 @@ Phases:
 - crash: send, but die with SIGKILL right after the gateway accepted a batch, before recording
   its results or committing (the worst moment);
 - send: send until the mailing is done, or only batches (``batches_only``) like a second worker;
-- report: the mailing's traces;
+- report: the mailing's traces and the credits they recorded;
 - cleanup: delete what setup created.
 """
 # ruff: noqa: F821  (env is provided by odoo-bin shell)
@@ -80,7 +80,12 @@ elif phase == "report":
         "SELECT trace_status, sms_uuid, sms_attempts FROM mailing_trace WHERE mass_mailing_id = %s",
         [scenario["mailing"]],
     )
-    result = {"traces": env.cr.fetchall(), "state": Mailing.browse(scenario["mailing"]).state}
+    traces = env.cr.fetchall()
+    env.cr.execute("SELECT COALESCE(sum(sms_credits), 0) FROM mailing_trace WHERE mass_mailing_id = %s",
+                   [scenario["mailing"]])
+    credit_sum = float(env.cr.fetchone()[0])
+    mailing = Mailing.browse(scenario["mailing"])
+    result = {"traces": traces, "state": mailing.state, "credits": credit_sum, "stat_credits": mailing.sms_stat_credits}
 
 elif phase == "cleanup":
     mailing = Mailing.browse(scenario["mailing"])

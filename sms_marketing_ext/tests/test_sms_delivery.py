@@ -416,3 +416,105 @@ class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
         received = self._received()
         self.assertEqual(set(received), set(sent.mapped("sms_uuid")))
         self.assertTrue(all(message["presented_count"] == 1 for message in received.values()))
+
+    # ------------------------------------------------------------
+    # Money and length are exact (issue 11 §5)
+    # ------------------------------------------------------------
+
+    def _add_contacts(self, names):
+        return self.env["mailing.contact"].create([
+            {"name": name, "mobile": f"+33 6 98 00 00 {index:02d}", "list_ids": [(4, self.mailing_list.id)]}
+            for index, name in enumerate(names)
+        ])
+
+    def _assert_credits_match_gateway(self, mailing):
+        """Every figure of what was spent equals what the gateway charged: in total (its
+        per-account charge), on the mailing's statistic, and message by message."""
+        stats = self._gateway_admin(f"/_admin/stats?token={self.token}")
+        traces = self._traces(mailing).filtered("sms_uuid")
+        mailing.invalidate_recordset()
+        self.assertAlmostEqual(sum(traces.mapped("sms_credits")), stats["credits_charged"], places=6)
+        self.assertAlmostEqual(mailing.sms_stat_credits, stats["credits_charged"], places=6)
+        received = self._received()
+        for trace in traces.filtered(lambda t: t.sms_uuid in received):
+            message = received[trace.sms_uuid]
+            self.assertEqual(trace.sms_parts, message["parts"], f"parts of {trace.sms_number}")
+            self.assertAlmostEqual(trace.sms_credits, message["credits"], places=6, msg=trace.sms_number)
+        return stats
+
+    def test_credits_exact_after_lost_answers_and_early_reports(self):
+        """Every send answer is lost (the gateway accepted and charged); delivery reports of some
+        messages arrive before the retry. Two recipients' names force Unicode: their SMS is 2
+        parts although the mailing's text is 1. Credits spent = what the gateway charged."""
+        self._add_contacts(["Zbigniew Bałuk", "Łucja Wąs"])
+        mailing = self._mailing(body="Hi {{ object.name }}, spring sale -20% today")
+        mailing.action_put_in_queue()
+        self.assertEqual(mailing.sms_segment_count, 1)
+        self._gateway_set_faults(accept_then_fail_ratio=1.0)
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        accepted = self._received()
+        self.assertEqual(len(accepted), 26, "every message was accepted and charged, every answer lost")
+        self.assertFalse(self._traces(mailing, "pending"), "no answer arrived")
+        # Reports for some of them arrive before their retry (one of the Unicode ones among them).
+        early = self._traces(mailing, "outgoing").filtered(
+            lambda t: t.sms_number in ("+33698000000", "+33612340001", "+33612340002"))
+        self.assertEqual(len(early), 3)
+        for trace in early:
+            self.assertTrue(self.env["mailing.trace"]._sms_apply_delivery_report(trace.sms_uuid, "delivered"))
+        self._gateway_set_faults(accept_then_fail_ratio=0.0)
+        self._run_cron_until_done(mailing)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(set(early.mapped("trace_status")), {"sent"}, "the early reports stand")
+        stats = self._assert_credits_match_gateway(mailing)
+        self.assertAlmostEqual(stats["credits_charged"], 25 * 0.05 + 2 * 0.05 + 0.08, places=6)
+        self.assertEqual(len(self._received()), 26, "nothing was sent twice")
+
+    def test_recipient_too_long_is_canceled(self):
+        """Placeholders are counted after rendering, per recipient: a recipient whose SMS would
+        exceed the maximum number of parts is canceled with that reason, never sent; the others
+        record the parts actually sent."""
+        self.env.company.sms_max_segments = 2
+        long_name, short_name = self._add_contacts(["Ł" * 200, "Zbigniew Bałuk"])
+        mailing = self._mailing(body="Hi {{ object.name }}, spring sale -20% today")
+        self.assertTrue(mailing.sms_length_varies)
+        self.assertEqual(mailing.sms_segment_count, 1)
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        too_long = self._traces(mailing).filtered(lambda t: t.res_id == long_name.id)
+        self.assertEqual((too_long.trace_status, too_long.failure_type), ("cancel", "sms_too_long"))
+        self.assertIn("2", too_long.failure_reason)
+        self.assertNotIn(too_long.sms_number, [message["number"] for message in self._received().values()])
+        unicode_trace = self._traces(mailing).filtered(lambda t: t.res_id == short_name.id)
+        self.assertEqual((unicode_trace.trace_status, unicode_trace.sms_parts), ("pending", 2))
+        self.assertEqual(len(self._received()), 25)
+        self._assert_credits_match_gateway(mailing)
+
+    def test_cost_estimate_uses_rendered_lengths(self):
+        """A 420-character Unicode name makes that recipient's SMS 8 parts: the estimate says so
+        and equals what the gateway then charges."""
+        self.env.company.sms_max_segments = 10
+        self._add_contacts(["Ł" * 420])
+        mailing = self._mailing(body="Hi {{ object.name }}, spring sale -20% today")
+        self.assertTrue(mailing.sms_length_varies)
+        # A plain field is read with SQL; any other expression is rendered by Odoo: same counts.
+        self.assertTrue(mailing._sms_placeholder_fields_sql())
+        rendered = self._mailing(body="Hi {{ object.name.upper() }}, spring sale -20% today")
+        self.assertIsNone(rendered._sms_placeholder_fields_sql())
+        self.assertEqual(rendered._sms_rendered_parts(), mailing._sms_rendered_parts())
+        self.assertEqual(mailing._sms_rendered_parts()["FR", 8], 1)
+        audience = self.env["mailing.sms.audience"].create({"mailing_id": mailing.id})
+        self.assertEqual((audience.parts_min, audience.parts), (1, 8))
+        self.assertAlmostEqual(audience.cost, 23 * 0.05 + 8 * 0.05 + 0.08, places=6)
+        self.assertAlmostEqual(mailing.sms_cost_estimate, audience.cost, places=6)
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        stats = self._assert_credits_match_gateway(mailing)
+        self.assertAlmostEqual(stats["credits_charged"], audience.cost, places=6)
+
+    def test_counter_says_length_depends_on_recipient(self):
+        plain = self._mailing(body="Spring sale today", sms_allow_unsubscribe=False)
+        dynamic = self._mailing(body="Hi {{ object.name }}, spring sale today", sms_allow_unsubscribe=False)
+        self.assertFalse(plain.sms_length_varies)
+        self.assertTrue(dynamic.sms_length_varies)
+        # At least the text around the placeholders.
+        self.assertEqual(dynamic.sms_length, len("Hi , spring sale today"))

@@ -86,6 +86,10 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         self.assertEqual(sum(1 for count in presented.values() if count == 1), 15)
         stats = self._gateway_admin(f"/_admin/stats?token={token}")
         self.assertAlmostEqual(stats["credits_charged"], 25 * 0.05, msg="charged once per message")
+        # What we recorded as spent is what the gateway charged, also for the batch whose answer
+        # died with the worker (the gateway answers its retry "accepted, 0 credits").
+        self.assertAlmostEqual(report["credits"], stats["credits_charged"], places=6)
+        self.assertAlmostEqual(report["stat_credits"], stats["credits_charged"], places=6)
 
     def test_two_concurrent_workers(self):
         token, ids = self._setup("sms_ext_concurrent", contacts=120)

@@ -4,6 +4,7 @@ from pathlib import Path
 from odoo import tools
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
+from odoo.tools.rendering_tools import INLINE_TEMPLATE_REGEX
 
 from ..tools import sms_links, sms_tokens
 from ..tools.sms_redirect import with_utm_params
@@ -45,6 +46,13 @@ class TestSmsLinksTools(BaseCase):
         match = re.search(r"^const TEXT_URL_REGEX = /(.+)/g;$", js, re.MULTILINE)
         self.assertTrue(match, "the JS counter declares TEXT_URL_REGEX")
         self.assertEqual(match.group(1).replace("\\/", "/"), sms_links.TEXT_URL_REGEX)
+
+    def test_placeholder_regex_same_as_odoo_and_js(self):
+        self.assertEqual(sms_links.PLACEHOLDER_REGEX, INLINE_TEMPLATE_REGEX.pattern)
+        js = (Path(__file__).parents[1] / "static/src/js/sms_counter_field.js").read_text()
+        match = re.search(r"^const PLACEHOLDER_REGEX = /(.+)/g;$", js, re.MULTILINE)
+        self.assertTrue(match, "the JS counter declares PLACEHOLDER_REGEX")
+        self.assertEqual(match.group(1), sms_links.PLACEHOLDER_REGEX)
 
     def test_rendered_length_is_counted_length(self):
         """What the counter measures (placeholders) and what a recipient gets have the same length."""

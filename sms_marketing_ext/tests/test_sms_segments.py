@@ -1,4 +1,5 @@
 import json
+import random
 
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
@@ -42,6 +43,18 @@ class TestSmsSegments(BaseCase):
                     new_text, changes = to_gsm(vector["text"])
                     self.assertEqual(new_text, vector["to_gsm"]["text"])
                     self.assertEqual([change["char"] for change in changes], vector["to_gsm"]["changed"])
+
+    def test_billed_parts_same_as_analyze(self):
+        """The fast count of the send and the estimate agrees with the packing count: on the
+        shared vectors and on random texts mixing basic, extension, Unicode and astral characters."""
+        with open(file_path(VECTORS_PATH), encoding="utf-8") as vectors_file:
+            texts = [vector["text"] for vector in json.load(vectors_file)]
+        draw = random.Random(11)  # noqa: S311 - reproducible test texts, not secrets
+        for alphabet in ("abc €[^", "abcŁé", "ab 😀Ł€", "abcdef"):
+            texts += ["".join(draw.choice(alphabet) for _i in range(draw.randint(0, 420))) for _j in range(300)]
+        for text in texts:
+            with self.subTest(text=text[:40]):
+                self.assertEqual(sms_segments.billed_parts(text), max(analyze(text)["segments"], 1))
 
     def test_gsm7_boundaries(self):
         self.assertAnalysis("", "gsm7", 0, 0)

@@ -16,6 +16,11 @@ from .sms_tokens import token_length
 # static/src/js/sms_counter_field.js (a test compares them).
 TEXT_URL_REGEX = r"https?://[\w@:%.+&~#=/-]+(?:[,;!*$]+[\w@:%.+&~#=/-]+)*(?:\?\S+)?"
 
+# Odoo's inline_template placeholders (odoo.tools.rendering_tools.INLINE_TEMPLATE_REGEX): their
+# text depends on each recipient. Keep identical to PLACEHOLDER_REGEX in
+# static/src/js/sms_counter_field.js (a test compares them).
+PLACEHOLDER_REGEX = r"\{\{(.+?)\}\}"
+
 LINK_TOKEN_LENGTH = token_length("link")
 OPTOUT_TOKEN_LENGTH = token_length("optout")
 
@@ -47,6 +52,24 @@ def render_for_count(body, short_base, code_length, optout_footer_template=None)
     """
     link, footer = count_placeholders(short_base, code_length, optout_footer_template)
     return re.sub(TEXT_URL_REGEX, lambda _match: link, body or "") + footer
+
+
+def has_placeholders(body):
+    """Whether ``body`` holds placeholders rendered per recipient (its length then varies).
+
+    >>> has_placeholders("Hi {{ object.name }}!"), has_placeholders("Hi {name}!"), has_placeholders("")
+    (True, False, False)
+    """
+    return bool(re.search(PLACEHOLDER_REGEX, body or ""))
+
+
+def strip_placeholders(body):
+    """``body`` with its placeholders rendered empty: the text every recipient gets at least.
+
+    >>> strip_placeholders("Hi {{ object.name }}, {{ object.city or '' }}!")
+    'Hi , !'
+    """
+    return re.sub(PLACEHOLDER_REGEX, "", body or "")
 
 
 def split_links(body):

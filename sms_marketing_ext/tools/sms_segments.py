@@ -41,6 +41,8 @@ GSM7_EXTENDED = frozenset("\f^{}\\[~]|€")
 
 # Code points above this one are encoded in UTF-16 as a surrogate pair (2 units).
 _MAX_BMP_CODE_POINT = 0xFFFF
+_MAX_BMP_CHAR = chr(_MAX_BMP_CODE_POINT)
+_GSM7_ALL = GSM7_BASIC | GSM7_EXTENDED
 
 # (units in a single-part message, units per part of a multipart message)
 _PART_SIZES = {"gsm7": (160, 153), "ucs2": (70, 67)}
@@ -119,6 +121,25 @@ def analyze(text):
         "per_part": per_part,
         "remaining": per_part - (parts[-1][1] if parts else 0),
     }
+
+
+def billed_parts(text):
+    """Parts a gateway sends and bills for ``text``: its parts, and 1 for an empty text. Same
+    result as ``analyze``, faster for the usual texts (no 2-unit item: counted by dividing).
+
+    >>> billed_parts(""), billed_parts("a" * 160), billed_parts("a" * 161), billed_parts("Ł" * 71)
+    (1, 1, 2, 2)
+    >>> billed_parts("€" * 80), billed_parts("€" * 81), billed_parts("😀" * 35), billed_parts("😀" * 36)
+    (1, 2, 1, 2)
+    """
+    chars = set(text)
+    if chars <= GSM7_BASIC:
+        single, multi = _PART_SIZES["gsm7"]
+    elif not chars <= _GSM7_ALL and max(chars) <= _MAX_BMP_CHAR:
+        single, multi = _PART_SIZES["ucs2"]
+    else:  # escape or surrogate pairs: packing decides
+        return max(len(_layout(text)[4]), 1)
+    return 1 if len(text) <= single else -(-len(text) // multi)
 
 
 def split_parts(text):

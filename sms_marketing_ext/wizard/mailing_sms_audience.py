@@ -19,7 +19,16 @@ class MailingSmsAudience(models.TransientModel):
     opted_out = fields.Integer("Opted out", readonly=True)
     capped = fields.Integer("Frequency cap", readonly=True)
     line_ids = fields.One2many("mailing.sms.audience.line", "audience_id", readonly=True)
-    parts = fields.Integer("SMS parts per recipient", readonly=True)
+    parts = fields.Integer("SMS parts per recipient", readonly=True, help="The most parts of one recipient's SMS.")
+    parts_min = fields.Integer("Fewest SMS parts", readonly=True)
+    length_varies = fields.Boolean(
+        "Length depends on the recipient", readonly=True,
+        help="The text has placeholders: each recipient's SMS was rendered and counted.",
+    )
+    too_long = fields.Integer(
+        "Too long once rendered", readonly=True,
+        help="Recipients whose SMS would exceed the maximum number of parts: canceled at send, not in the cost.",
+    )
     cost = fields.Float("Estimated cost (credits)", readonly=True, digits=(16, 2))
     balance = fields.Float("Gateway balance (credits)", readonly=True, digits=(16, 2))
     balance_known = fields.Boolean(readonly=True)
@@ -46,6 +55,9 @@ class MailingSmsAudience(models.TransientModel):
         self.write({
             **{key: summary[key] for key in ("total", "valid", *sms_audience.SUMMARY_KEYS.values())},
             "parts": estimate["parts"],
+            "parts_min": estimate["parts_min"],
+            "length_varies": self.mailing_id.sms_length_varies,
+            "too_long": estimate["too_long"],
             "cost": estimate["cost"],
             "balance": estimate["balance"] or 0.0,
             "balance_known": estimate["balance"] is not None,
@@ -55,6 +67,7 @@ class MailingSmsAudience(models.TransientModel):
                     "country_code": line["country"],
                     "country_id": by_code.get(line["country"], countries.browse()).id,
                     "count": line["count"],
+                    "parts": line["parts"],
                     "price": line["price"],
                     "cost": line["cost"],
                 })

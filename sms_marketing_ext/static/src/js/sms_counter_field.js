@@ -15,6 +15,10 @@ import { analyzeSms, invisibleCode } from "./sms_segments";
 // keep commas inside a URL's path); a test checks that both are identical.
 const TEXT_URL_REGEX = /https?:\/\/[\w@:%.+&~#=/-]+(?:[,;!*$]+[\w@:%.+&~#=/-]+)*(?:\?\S+)?/g;
 const HAS_URL_REGEX = new RegExp(TEXT_URL_REGEX.source);
+// Same pattern as PLACEHOLDER_REGEX in tools/sms_links.py (Odoo's inline_template placeholders,
+// rendered per recipient: counted as empty, the counter then says "at least"); a test compares them.
+const PLACEHOLDER_REGEX = /\{\{(.+?)\}\}/g;
+const HAS_PLACEHOLDER_REGEX = new RegExp(PLACEHOLDER_REGEX.source);
 
 export class SmsCounterField extends SmsWidget {
     static template = "sms_marketing_ext.SmsCounterField";
@@ -49,7 +53,7 @@ export class SmsCounterField extends SmsWidget {
     // --- end of issue 13 §2 ------------------------------------------------------------------------
 
     get textAsSent() {
-        const body = this.body;
+        const body = this.body.replace(PLACEHOLDER_REGEX, "");
         let text = this.countContext.link ? body.replace(TEXT_URL_REGEX, () => this.countContext.link) : body;
         if (this.props.record.data.sms_allow_unsubscribe && this.countContext.optout_footer) {
             text += this.countContext.optout_footer;
@@ -63,6 +67,10 @@ export class SmsCounterField extends SmsWidget {
 
     get hasOptout() {
         return Boolean(this.props.record.data.sms_allow_unsubscribe && this.countContext.optout_footer);
+    }
+
+    get lengthVaries() {
+        return HAS_PLACEHOLDER_REGEX.test(this.props.record.data[this.props.name] || "");
     }
 
     get analysis() {
