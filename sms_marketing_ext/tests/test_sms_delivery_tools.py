@@ -3,7 +3,7 @@ import doctest
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 
-from ..tools import sms_delivery, sms_gateway_api, sms_quiet_hours
+from ..tools import sms_audience, sms_delivery, sms_gateway_api, sms_quiet_hours
 from ..tools.sms_delivery import (
     CreditLedger,
     SmsMessage,
@@ -25,7 +25,7 @@ class TestSmsDeliveryTools(BaseCase):
     the gateway errors' tree, without a database."""
 
     def test_doctests(self):
-        for module in (sms_delivery, sms_quiet_hours):
+        for module in (sms_delivery, sms_quiet_hours, sms_audience):
             with self.subTest(module=module.__name__):
                 result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
                 self.assertGreater(result.attempted, 0, "the module has examples")
