@@ -2,6 +2,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -130,6 +131,7 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         whose cron jobs are killed (SIGKILL) after ``limit_time_real`` seconds; its log goes to a
         file of its own (returned), read by the test."""
         log_dir = tempfile.mkdtemp(prefix="sms_ext_server_")
+        self.addCleanup(shutil.rmtree, log_dir, ignore_errors=True)  # runs after the server's stop below
         log_path = os.path.join(log_dir, "odoo.log")
         command = self._odoo_command(
             "-d", self.dbname, "--workers=2", "--max-cron-threads=1", f"--limit-time-real={limit_time_real}",
