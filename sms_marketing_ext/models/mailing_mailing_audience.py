@@ -1,5 +1,6 @@
 import ast
 import logging
+import time
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -15,6 +16,14 @@ _logger = logging.getLogger(__name__)
 # are streamed in chunks of this size, so memory stays flat whatever the audience.
 AUDIENCE_CHUNK = 20000
 
+# Materialisation commits one chunk of source ids at a time (see ``_sms_materialize_audience``):
+# the first chunk is small so that sending starts at once, the next ones aim at
+# MATERIALIZE_CHUNK_SECONDS of work, up to the system parameter below (ids per chunk).
+MATERIALIZE_FIRST_CHUNK = 5000
+MATERIALIZE_CHUNK_SECONDS = 2.0
+MATERIALIZE_MAX_CHUNK = 200000
+MATERIALIZE_MAX_CHUNK_PARAM = "sms_marketing_ext.audience_chunk_size"
+
 
 def _raw_number_sql(raw_fields):
     """The first non-blank of the record's number columns (SQL), NULL when all are blank."""
@@ -28,6 +37,21 @@ class MailingMailingAudience(models.Model):
     as traces."""
 
     _inherit = "mailing.mailing"  # split by concern on purpose: pylint: disable=consider-merging-classes-inherited
+
+    sms_audience_pending = fields.Boolean(
+        "Audience being prepared",
+        readonly=True,
+        copy=False,
+        help="Sending has started with the first recipients; the send cron prepares the rest of the "
+        "audience chunk by chunk while it sends.",
+    )
+    sms_materialized_upto = fields.Integer(
+        "Audience prepared up to",
+        readonly=True,
+        copy=False,
+        help="Technical: the audience's records up to this id have their messages; preparation resumes "
+        "after it.",
+    )
 
     @api.constrains("mailing_domain", "mailing_model_id")
     def _check_mailing_domain_sms(self):
@@ -156,9 +180,15 @@ class MailingMailingAudience(models.Model):
         in PostgreSQL: no id list is loaded into Python."""
         self.ensure_one()
         query = self._sms_recipients_query()
+        if id_range:
+            # The range inside the filter's query too: a chunk reads its own records only.
+            query.add_where(SQL("%s BETWEEN %s AND %s", SQL.identifier(query.table, "id"), *id_range))
         kind, raw_fields, from_sql, number_sql = self._sms_number_source()
         raw_sql = _raw_number_sql(raw_fields)
         range_sql = SQL("AND t.id BETWEEN %s AND %s", *id_range) if id_range else SQL()
+        # The range on the traces too: whatever plan PostgreSQL picks (its statistics lag behind
+        # a mailing's traces growing chunk by chunk), a chunk reads only its own range's traces.
+        done_range_sql = SQL("AND done.res_id BETWEEN %s AND %s", *id_range) if id_range else SQL()
         sample_sql = SQL()
         if self.ab_testing_enabled and not self.ab_testing_is_winner_mailing:
             # A/B test: this mailing gets its share of the whole filter, picked at random but
@@ -177,25 +207,27 @@ class MailingMailingAudience(models.Model):
              WHERE t.id IN %(ids)s %(range)s
                AND NOT EXISTS (
                    SELECT 1 FROM mailing_trace done
-                    WHERE done.mass_mailing_id = ANY(%(mailings)s)
-                      AND done.model = %(model)s AND done.res_id = t.id)
+                    WHERE done.mass_mailing_id = ANY(%(mailings)s) AND done.trace_type = 'sms'
+                      AND done.model = %(model)s AND done.res_id = t.id %(done_range)s)
              %(sample)s
             """,
             raw=raw_sql,
             number=number_sql,
             ids=query.subselect(),
             range=range_sql,
+            done_range=done_range_sql,
             sample=sample_sql,
             **{"from": from_sql},
             mailings=self._sms_audience_mailings().ids,
             model=self.mailing_model_real,
         )
 
-    def _sms_prepare_python_numbers(self):
-        """For models without a stored normalised number: stream the filter's records in chunks,
-        normalise their numbers with sms_phone, by stock's rule for phone_sanitized (record's country,
-        else the company's) and
-        COPY them into a temporary table that the audience SQL reads like a column."""
+    def _sms_prepare_python_numbers(self, id_range=None):
+        """For models without a stored normalised number: stream the filter's records (those of
+        ``id_range`` when given) in chunks, normalise their numbers with sms_phone, by stock's rule
+        for phone_sanitized (record's country, else the company's) and
+        COPY them into a temporary table that the audience SQL reads like a column (dropped at
+        the end of the transaction)."""
         self.ensure_one()
         Target = self.env[self.mailing_model_real]
         _kind, raw_fields, from_sql, _number = self._sms_number_source()
@@ -216,6 +248,8 @@ class MailingMailingAudience(models.Model):
         ))
         cr.execute(SQL("TRUNCATE sms_ext_audience_numbers"))
         query = self._sms_recipients_query()
+        if id_range:
+            query.add_where(SQL("%s BETWEEN %s AND %s", SQL.identifier(query.table, "id"), *id_range))
         raw_sql = _raw_number_sql(raw_fields)
         cursor_name = f"sms_ext_numbers_{self.id}"
         cr.execute(SQL(
@@ -358,60 +392,115 @@ class MailingMailingAudience(models.Model):
                 summary["countries"][key] = summary["countries"].get(key, 0) + count
         return summary
 
-    def _sms_materialize_audience(self):
-        """Create the traces of the remaining audience with set-based SQL, in id-range chunks:
-        an outgoing trace with a new uuid for each recipient that will receive the SMS, a
-        canceled trace with its reason for the others. Runs under a lock on the mailing so two
-        workers never materialise it twice; the partial unique index on (mailing, number) makes
-        a second target of the same number impossible anyway.
+    def _sms_materialize_audience(self, deadline=None, plan=None, max_chunks=None):
+        """Create the traces of the remaining audience with set-based SQL, in chunks of source
+        ids, each committed on its own in production (``_sms_commit``): an outgoing trace with a
+        new uuid for each recipient that will receive the SMS, a canceled trace with its reason
+        for the others. After each chunk ``sms_materialized_upto`` holds the last id covered:
+        a run killed mid-chunk loses that chunk's work only, and the next run continues after the
+        last commit. A recipient already traced is never taken again (NOT EXISTS), and the
+        partial unique index on (mailing, number) makes a second target of a number impossible.
 
-        :return: number of outgoing traces created
+        :param deadline: ``time.monotonic()`` value after which no new chunk starts
+        :param plan: the run's :class:`~..tools.sms_audience.ChunkPlan` (chunk sizes and bounds),
+            kept by a caller that materialises a chunk at a time between batches
+        :param max_chunks: stop after this many chunks
+        :return: number of traces created
+        """
+        self.ensure_one()
+        plan = plan or self._sms_chunk_plan()
+        created = chunks = 0
+        while self.sms_audience_pending or not chunks:
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            if chunks and (out_of_time or (max_chunks is not None and chunks >= max_chunks)):
+                break
+            started = time.monotonic()
+            count, size = self._sms_materialize_chunk(plan)
+            self._sms_commit()
+            created += count
+            chunks += 1
+            if size:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                plan.record(size, time.monotonic() - started, remaining)
+        return created
+
+    def _sms_chunk_plan(self):
+        maximum = int(self.env["ir.config_parameter"].sudo().get_param(
+            MATERIALIZE_MAX_CHUNK_PARAM, MATERIALIZE_MAX_CHUNK) or MATERIALIZE_MAX_CHUNK)
+        return sms_audience.ChunkPlan(MATERIALIZE_FIRST_CHUNK, maximum, MATERIALIZE_CHUNK_SECONDS)
+
+    def _sms_materialize_reset(self):
+        """A new send materialises the filter from its first record again (it may have changed
+        since an earlier send: the recipients already traced are skipped)."""
+        self.ensure_one()
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_mailing SET sms_materialized_upto = 0, sms_audience_pending = TRUE WHERE id = %s",
+            self.id,
+        ))
+        self.invalidate_recordset(["sms_materialized_upto", "sms_audience_pending"])
+
+    def _sms_materialize_chunk(self, plan):
+        """Materialise the next chunk of ``plan.step`` source ids in the current transaction,
+        under a lock on the mailing (two workers never materialise the same chunk), and move
+        ``sms_materialized_upto`` past it; ``sms_audience_pending`` is cleared after the last.
+
+        :return: (traces created, ids covered)
         """
         self.ensure_one()
         self.env.flush_all()  # the SQL below reads contacts, subscriptions, blacklist and traces
-        self.env.cr.execute(SQL("SELECT id FROM mailing_mailing WHERE id = %s FOR UPDATE", self.id))
+        cr = self.env.cr
+        cr.execute(SQL("SELECT sms_materialized_upto FROM mailing_mailing WHERE id = %s FOR UPDATE", self.id))
+        upto = cr.fetchone()[0] or 0
         self._sms_audience_sql_setup()
-        kind = self._sms_number_source()[0]
-        if kind == "python":
-            self._sms_prepare_python_numbers()
-        query = self._sms_recipients_query()
-        self.env.cr.execute(SQL("SELECT min(id), max(id) FROM (%s) q", query.select()))
-        low, high = self.env.cr.fetchone()
-        created = 0
-        if low is None:
-            return created
+        if plan.bounds is None:
+            # Once per run: the first and last remaining record of the filter (a chunk starts at
+            # a record, not in a gap of ids, and the last chunk ends at the last record).
+            query = self._sms_recipients_query()
+            query.add_where(SQL("%s > %s", SQL.identifier(query.table, "id"), upto))
+            cr.execute(SQL("SELECT min(id), max(id) FROM (%s) q", query.select()))
+            plan.bounds = cr.fetchone()
+        low, high = plan.bounds
+        if low is None or max(low, upto + 1) > high:
+            self._sms_materialize_progress(max(upto, high or 0), done=True)
+            return 0, 0
+        start = max(low, upto + 1)
         # A/B samples are picked over the whole filter: one chunk.
-        step = high - low + 1 if self.ab_testing_enabled else 200000
-        for start in range(low, high + 1, step):
-            self.env.cr.execute(SQL(
-                """
-                INSERT INTO mailing_trace (
-                    trace_type, model, res_id, mass_mailing_id, campaign_id, sms_number, sms_country_code,
-                    trace_status, failure_type, sms_uuid, sms_parts,
-                    create_uid, create_date, write_uid, write_date)
-                SELECT 'sms', %(model)s, a.res_id, %(mailing)s, %(campaign)s, a.number, a.country,
-                       CASE WHEN a.failure_type IS NULL THEN 'outgoing' ELSE 'cancel' END,
-                       a.failure_type,
-                       CASE WHEN a.failure_type IS NULL
-                            THEN md5(random()::text || clock_timestamp()::text || a.res_id::text) END,
-                       CASE WHEN a.failure_type IS NULL THEN %(parts)s END,
-                       %(uid)s, now() AT TIME ZONE 'UTC', %(uid)s, now() AT TIME ZONE 'UTC'
-                  FROM (%(audience)s) a
-                ON CONFLICT DO NOTHING
-                """,
-                model=self.mailing_model_real,
-                mailing=self.id,
-                campaign=self.campaign_id.id or None,
-                parts=self.sms_segment_count,
-                uid=self.env.uid,
-                audience=self._sms_audience_sql(id_range=(start, start + step - 1)),
-            ))
-            created += self.env.cr.rowcount
-        self.env["mailing.trace"].invalidate_model()
-        self.invalidate_recordset()
-        self.env.cr.execute(SQL(
-            "SELECT count(*) FROM mailing_trace WHERE mass_mailing_id = %s AND trace_status = 'outgoing'", self.id
+        end = high if self.ab_testing_enabled else min(start + plan.step - 1, high)
+        if self._sms_number_source()[0] == "python":
+            self._sms_prepare_python_numbers(id_range=(start, end))
+        cr.execute(SQL(
+            """
+            INSERT INTO mailing_trace (
+                trace_type, model, res_id, mass_mailing_id, campaign_id, sms_number, sms_country_code,
+                trace_status, failure_type, sms_uuid, sms_parts,
+                create_uid, create_date, write_uid, write_date)
+            SELECT 'sms', %(model)s, a.res_id, %(mailing)s, %(campaign)s, a.number, a.country,
+                   CASE WHEN a.failure_type IS NULL THEN 'outgoing' ELSE 'cancel' END,
+                   a.failure_type,
+                   CASE WHEN a.failure_type IS NULL
+                        THEN md5(random()::text || clock_timestamp()::text || a.res_id::text) END,
+                   CASE WHEN a.failure_type IS NULL THEN %(parts)s END,
+                   %(uid)s, now() AT TIME ZONE 'UTC', %(uid)s, now() AT TIME ZONE 'UTC'
+              FROM (%(audience)s) a
+            ON CONFLICT DO NOTHING
+            """,
+            model=self.mailing_model_real,
+            mailing=self.id,
+            campaign=self.campaign_id.id or None,
+            parts=self.sms_segment_count,
+            uid=self.env.uid,
+            audience=self._sms_audience_sql(id_range=(start, end)),
         ))
-        _logger.info("SMS mailing %s: audience materialised, %s traces created, %s outgoing",
-                     self.id, created, self.env.cr.fetchone()[0])
-        return created
+        created = cr.rowcount
+        self.env["mailing.trace"].invalidate_model()
+        self._sms_materialize_progress(end, done=end >= high)
+        _logger.info("SMS mailing %s: audience materialised up to id %s of %s, %s traces created",
+                     self.id, end, high, created)
+        return created, end - start + 1
+
+    def _sms_materialize_progress(self, upto, done):
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_mailing SET sms_materialized_upto = %s, sms_audience_pending = %s WHERE id = %s",
+            upto, not done, self.id,
+        ))
+        self.invalidate_recordset(["sms_materialized_upto", "sms_audience_pending"])

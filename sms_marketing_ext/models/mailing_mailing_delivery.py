@@ -8,13 +8,14 @@ import psycopg2
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.osv import expression
-from odoo.tools import SQL
+from odoo.tools import SQL, config
 
 from ..tools import sms_delivery, sms_gateway_api, sms_links, sms_quiet_hours, sms_segments
 
 _logger = logging.getLogger(__name__)
 
-# A cron run sends for at most this long, then re-triggers itself (other crons get a turn).
+# A cron run sends for at most this long, then re-triggers itself (other crons get a turn); less
+# when the server kills cron jobs sooner (see _sms_cron_time_budget).
 SEND_TIME_BUDGET = 50
 
 
@@ -92,11 +93,17 @@ class MailingMailingDelivery(models.Model):
         return super(MailingMailingDelivery, without_sms)._process_mass_mailing_queue()
 
     @api.model
-    def _cron_sms_send(self, time_budget=SEND_TIME_BUDGET):
+    def _cron_sms_send(self, time_budget=None):
         """"SMS Marketing: segment and send". Starts the SMS mailings that are due (materialising
-        their audience), resumes those waiting for credit when the balance allows, then sends
-        batches until the time budget is spent, committing after each batch. Re-triggers itself
-        while work remains, and for the next retry or scheduled mailing."""
+        the first chunk of their audience), resumes those waiting for credit when the balance
+        allows, then, until the time budget is spent, materialises the next chunks of audiences
+        still being prepared and sends batches, committing after each chunk and each batch.
+        Re-triggers itself while work remains, and for the next retry or scheduled mailing.
+
+        :param time_budget: seconds; by default what the server's time limit for cron jobs allows
+        """
+        if time_budget is None:
+            time_budget = self._sms_cron_time_budget()
         deadline = time.monotonic() + time_budget
         now = fields.Datetime.now()
         own = self._sms_own_pipeline_domain()
@@ -104,8 +111,10 @@ class MailingMailingDelivery(models.Model):
             *own, ("state", "=", "in_queue"),
             "|", ("schedule_date", "=", False), ("schedule_date", "<=", now),
         ])
+        plans = {}
         for mailing in due:
-            mailing._sms_start_sending()
+            plans[mailing.id] = mailing._sms_chunk_plan()
+            mailing._sms_start_sending(plans[mailing.id])
             self._sms_commit()
         ledger = sms_delivery.CreditLedger()
         for mailing in self.search([*own, ("state", "=", "sending"), ("sms_waiting_credit", "=", True)]):
@@ -118,6 +127,9 @@ class MailingMailingDelivery(models.Model):
             for mailing in mailings.filtered(lambda m: not m.sms_waiting_credit):
                 if time.monotonic() >= deadline:
                     break
+                if mailing.state == "sending" and mailing.sms_audience_pending:
+                    mailing._sms_materialize_next(plans.setdefault(mailing.id, mailing._sms_chunk_plan()), deadline)
+                    pending = True
                 if mailing._sms_send_batch(ledger):
                     pending = True
                 self._sms_commit()
@@ -126,6 +138,32 @@ class MailingMailingDelivery(models.Model):
             mailing._sms_finish_if_done()
         self._sms_commit()
         self._sms_retrigger(deadline_reached=time.monotonic() >= deadline)
+
+    @api.model
+    def _sms_cron_time_budget(self):
+        """Seconds a send cron run may take: SEND_TIME_BUDGET, or half of the real-time limit the
+        server puts on cron jobs when it is lower (``--limit-time-real-cron``, else
+        ``--limit-time-real``: a multi-process server kills the cron worker past it, a threaded
+        one restarts). Work is committed per chunk and per batch, so a run killed anyway loses one
+        chunk or batch at most."""
+        cron_limit = config.get("limit_time_real_cron") or 0
+        limit = cron_limit if cron_limit > 0 else config.get("limit_time_real") or 0
+        if limit <= 0:
+            return SEND_TIME_BUDGET
+        return min(SEND_TIME_BUDGET, limit / 2)
+
+    def _sms_materialize_next(self, plan, deadline):
+        """Materialise the next chunk of an audience still being prepared, between batches; an
+        author who lost access to the recipients meanwhile stops the mailing."""
+        self.ensure_one()
+        remaining = max(deadline - time.monotonic(), 0.0)
+        plan.step = min(plan.step, max(plan.minimum, int(plan.step * remaining / plan.target_seconds)))
+        try:
+            with self.env.cr.savepoint():
+                self.with_context(sms_ext_no_commit=True)._sms_materialize_audience(plan=plan, max_chunks=1)
+        except UserError as error:
+            self._sms_stop_sending(error.args[0])
+        self._sms_commit()
 
     def _sms_trigger_send_cron(self, at=None):
         cron = self.env.ref("sms_marketing_ext.ir_cron_sms_marketing_send", raise_if_not_found=False)
@@ -137,12 +175,14 @@ class MailingMailingDelivery(models.Model):
             cron._trigger([mailing.schedule_date or fields.Datetime.now() for mailing in self] or None)
 
     def _sms_commit(self):
-        # Each batch is its own transaction in production (its results are final once committed,
-        # its locks released); tests run in one transaction.
-        if not getattr(threading.current_thread(), "testing", False):
+        # Each batch and each chunk of an audience is its own transaction in production (its
+        # results are final once committed, its locks released); tests run in one transaction.
+        if not getattr(threading.current_thread(), "testing", False) and not self.env.context.get("sms_ext_no_commit"):
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
-    def _sms_start_sending(self):
+    def _sms_start_sending(self, plan=None):
+        """Start sending: checks, then the first chunk of the audience (the cron materialises the
+        rest between batches while ``sms_audience_pending`` is set)."""
         self.ensure_one()
         try:
             self._sms_check_sendable()
@@ -151,7 +191,9 @@ class MailingMailingDelivery(models.Model):
             # model gets an AccessError (a UserError), and nothing is materialised.
             with self.env.cr.savepoint():
                 self._sms_link_trackers(sms_links.split_links(self.body_plaintext or "")[1])
-                self._sms_materialize_audience()
+                self._sms_materialize_reset()
+                # One chunk, committed with the state below: not inside the savepoint.
+                self.with_context(sms_ext_no_commit=True)._sms_materialize_audience(plan=plan, max_chunks=1)
         except UserError as error:
             self.write({"state": "draft"})
             self.message_post(body=_("Sending canceled: %s", error.args[0]))
@@ -171,8 +213,11 @@ class MailingMailingDelivery(models.Model):
         self._sms_notify_responsible(_("SMS mailing stopped"), message)
 
     def _sms_finish_if_done(self):
-        """Done when no message of the mailing waits to be sent or retried."""
+        """Done when its whole audience is materialised and no message of the mailing waits to
+        be sent or retried."""
         self.ensure_one()
+        if self.sms_audience_pending:
+            return
         self.env.cr.execute(SQL(
             "SELECT 1 FROM mailing_trace WHERE mass_mailing_id = %s AND trace_type = 'sms' "
             "AND trace_status IN ('outgoing', 'process') LIMIT 1",
@@ -190,7 +235,7 @@ class MailingMailingDelivery(models.Model):
             """
             SELECT min(t.sms_next_attempt) FROM mailing_trace t
               JOIN mailing_mailing m ON m.id = t.mass_mailing_id
-             WHERE m.state = 'sending' AND NOT m.sms_waiting_credit AND t.trace_type = 'sms'
+             WHERE m.state = 'sending' AND m.sms_waiting_credit IS NOT TRUE AND t.trace_type = 'sms'
                AND t.trace_status = 'outgoing' AND t.sms_next_attempt IS NOT NULL
             """
         ))

@@ -62,6 +62,16 @@ class MailingTrace(models.Model):
                 "ON mailing_trace (sms_number, sent_datetime) WHERE trace_type = 'sms'"
             )
         )
+        # Materialisation skips the records a mailing already traced, chunk by chunk: one probe
+        # per record (without it, each chunk scans every trace of the mailing so far). res_id
+        # first: no query by mailing alone (the duplicate check by number) mistakes it for
+        # the unique index above.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mailing_trace_sms_res_mailing_idx "
+                "ON mailing_trace (res_id, mass_mailing_id) WHERE trace_type = 'sms'"
+            )
+        )
         # The send cron claims outgoing SMS traces of a mailing in id order.
         self.env.cr.execute(
             SQL(

@@ -6,7 +6,9 @@ as a production worker does, and prints one line ``RESULT <json>``.
 
 Phases:
 - setup: a company of its own (so nothing leaks into other tests' defaults), a gateway on the
-  test's local gateway, N contacts in a list, a mailing materialised and ready to send;
+  test's local gateway, N contacts in a list, a mailing materialised and ready to send; with
+  ``bulk`` the contacts are inserted in SQL (tens of thousands), and with ``queue`` the mailing is
+  only put in the queue for the send cron (``chunk_size`` then caps the ids per materialised chunk);
 - crash: send, but die with SIGKILL right after the gateway accepted a batch, before recording
   its results or committing (the worst moment);
 - send: send until the mailing is done, or only batches (``batches_only``) like a second worker;
@@ -33,18 +35,37 @@ if phase == "setup":
         "company_id": company.id, "is_default": True,
     })
     mailing_list = env["mailing.list"].create({"name": scenario["tag"]})
-    env["mailing.contact"].create([
-        {"name": f"{scenario['tag']} {index}", "mobile": f"+33 6 55 {index // 10000:02d} {index // 100 % 100:02d} "
-         f"{index % 100:02d}", "list_ids": [(4, mailing_list.id)]}
-        for index in range(scenario["contacts"])
-    ])
+    if scenario.get("bulk"):
+        env.cr.execute("""
+            WITH new AS (
+                INSERT INTO mailing_contact (name, mobile, phone_sanitized, create_uid, write_uid, create_date,
+                                             write_date)
+                SELECT %(tag)s || ' ' || i, '+3377' || lpad(i::text, 7, '0'), '+3377' || lpad(i::text, 7, '0'),
+                       1, 1, now() at time zone 'UTC', now() at time zone 'UTC'
+                  FROM generate_series(0, %(count)s - 1) i
+                RETURNING id)
+            INSERT INTO mailing_subscription (contact_id, list_id, create_uid, write_uid, create_date, write_date)
+            SELECT id, %(list)s, 1, 1, now() at time zone 'UTC', now() at time zone 'UTC' FROM new
+        """, {"tag": scenario["tag"], "count": scenario["contacts"], "list": mailing_list.id})
+    else:
+        env["mailing.contact"].create([
+            {"name": f"{scenario['tag']} {index}", "mobile": f"+33 6 55 {index // 10000:02d} "
+             f"{index // 100 % 100:02d} {index % 100:02d}", "list_ids": [(4, mailing_list.id)]}
+            for index in range(scenario["contacts"])
+        ])
     mailing = Mailing.with_company(company).create({
         "subject": scenario["tag"], "mailing_type": "sms", "body_plaintext": "Hello from a worker",
         "sms_allow_unsubscribe": True, "company_id": company.id, "sms_gateway_id": gateway.id,
         "mailing_model_id": env["ir.model"]._get_id("mailing.list"),
         "contact_list_ids": [(6, 0, mailing_list.ids)],
     })
-    mailing._sms_start_sending()
+    if scenario.get("chunk_size"):
+        env["ir.config_parameter"].set_param("sms_marketing_ext.audience_chunk_size", scenario["chunk_size"])
+    if scenario.get("queue"):
+        mailing.write({"state": "in_queue"})  # as Send does, without its cost estimate
+        mailing._sms_trigger_send_cron()
+    else:
+        mailing._sms_start_sending()
     env.cr.commit()
     env.cr.execute("SELECT count(*) FROM mailing_trace WHERE mass_mailing_id = %s AND trace_status = 'outgoing'",
                    [mailing.id])
@@ -87,14 +108,36 @@ elif phase == "report":
     mailing = Mailing.browse(scenario["mailing"])
     result = {"traces": traces, "state": mailing.state, "credits": credit_sum, "stat_credits": mailing.sms_stat_credits}
 
+elif phase == "recipients":
+    # Per contact of the mailing's lists: how many traces, and how many with a uuid (sent).
+    mailing = Mailing.browse(scenario["mailing"])
+    env.cr.execute("""
+        SELECT count(t.id), count(t.sms_uuid), count(DISTINCT t.sms_uuid), min(t.trace_status), max(t.trace_status)
+          FROM mailing_subscription s
+          LEFT JOIN mailing_trace t
+                 ON t.mass_mailing_id = %s AND t.model = 'mailing.contact' AND t.res_id = s.contact_id
+         WHERE s.list_id = ANY(%s)
+         GROUP BY s.contact_id
+    """, [mailing.id, mailing.contact_list_ids.ids])
+    per_contact = env.cr.fetchall()
+    result = {
+        "contacts": len(per_contact),
+        "shapes": sorted({json.dumps(row[:3]) for row in per_contact}),
+        "statuses": sorted({status for row in per_contact for status in row[3:] if status}),
+        "state": mailing.state,
+        "pending": mailing.sms_audience_pending,
+    }
+
 elif phase == "cleanup":
     mailing = Mailing.browse(scenario["mailing"])
     contacts = mailing.contact_list_ids.contact_ids
     lists = mailing.contact_list_ids
     gateway = mailing.sms_gateway_id
+    env.cr.execute("DELETE FROM mailing_trace WHERE mass_mailing_id = %s", [mailing.id])
     mailing.unlink()
-    contacts.unlink()
+    env.cr.execute("DELETE FROM mailing_contact WHERE id = ANY(%s)", [contacts.ids])
     lists.unlink()
+    env["ir.config_parameter"].search([("key", "=", "sms_marketing_ext.audience_chunk_size")]).unlink()
     gateway.unlink()
     env["res.company"].browse(scenario["company"]).active = False
     env.cr.commit()

@@ -1,16 +1,35 @@
 import json
+import logging
 import os
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 
 import odoo
 from odoo.tests import tagged
 from odoo.tests.common import BaseCase
-from odoo.tools import config
+from odoo.tools import SQL, config
 
 from .common import LocalGatewayMixin
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(__file__), "delivery_worker.py")
+CRON_NAME = "SMS Marketing: segment and send"
+# Cron jobs killed after this many seconds: low enough that one run (half of it) cannot send the
+# test's audience, high enough for a busy 2-core machine to load a worker and commit a chunk.
+LIMIT_TIME_REAL = 15
+
+_logger = logging.getLogger(__name__)
+
+
+def _free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @tagged("post_install", "-at_install", "sms_delivery")
@@ -25,15 +44,20 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         cls._start_local_gateway("--report-delay", "3600")
         cls.dbname = odoo.tests.common.get_db_name()
 
-    def _worker(self, phase, wait=True, **scenario):
-        """Run delivery_worker.py in a new ``odoo-bin shell`` process on the test database."""
+    @staticmethod
+    def _odoo_command(*args):
+        """``odoo-bin <args>`` on this test run's addons and database server."""
         odoo_bin = os.path.join(os.path.dirname(os.path.dirname(odoo.__file__)), "odoo-bin")
-        command = [sys.executable, odoo_bin, "shell", "-d", self.dbname, "--no-http", "--log-level=warn",
-                   f"--addons-path={config['addons_path']}"]
+        command = [sys.executable, odoo_bin, *args, f"--addons-path={config['addons_path']}"]
         for option, key in (("--db_user", "db_user"), ("--db_host", "db_host"), ("--db_port", "db_port"),
                             ("--db_password", "db_password")):
             if config.get(key):
                 command.append(f"{option}={config[key]}")
+        return command
+
+    def _worker(self, phase, wait=True, **scenario):
+        """Run delivery_worker.py in a new ``odoo-bin shell`` process on the test database."""
+        command = self._odoo_command("shell", "-d", self.dbname, "--no-http", "--log-level=warn")
         env = dict(os.environ, SMS_EXT_WORKER=json.dumps({"phase": phase, **scenario}))
         with open(WORKER_SCRIPT, "rb") as script:
             process = subprocess.Popen(  # noqa: S603 - odoo-bin with fixed arguments
@@ -50,13 +74,14 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
             self.fail(f"worker printed no result (exit {process.returncode}): {err.decode()[-3000:]}")
         return process.returncode, json.loads(lines[-1][len("RESULT "):])
 
-    def _setup(self, tag, contacts):
+    def _setup(self, tag, contacts, expected=None, **options):
         token = f"tok_{tag}"
-        self._gateway_create_account(token, 1000, price=0.05)
-        code, ids = self._worker("setup", tag=tag, token=token, gateway_url=self.gateway_url, contacts=contacts)
+        self._gateway_create_account(token, 10000, price=0.05)
+        code, ids = self._worker("setup", tag=tag, token=token, gateway_url=self.gateway_url, contacts=contacts,
+                                 **options)
         self.assertEqual(code, 0)
         self.addCleanup(self._worker, "cleanup", **ids)
-        self.assertEqual((ids["state"], ids["outgoing"]), ("sending", contacts))
+        self.assertEqual((ids["state"], ids["outgoing"]), expected or ("sending", contacts))
         return token, ids
 
     def _gateway_messages(self, token):
@@ -104,3 +129,93 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         self.assertEqual(len(messages), 120)
         self.assertTrue(all(message["presented_count"] == 1 for message in messages.values()),
                         "no message was taken by both workers")
+
+    def _start_server(self, limit_time_real):
+        """A real multi-process Odoo server on the test database: 2 HTTP workers and 1 cron worker
+        whose cron jobs are killed (SIGKILL) after ``limit_time_real`` seconds; its log goes to a
+        file of its own (returned), read by the test."""
+        log_dir = tempfile.mkdtemp(prefix="sms_ext_server_")
+        self.addCleanup(shutil.rmtree, log_dir, ignore_errors=True)  # runs after the server's stop below
+        log_path = os.path.join(log_dir, "odoo.log")
+        command = self._odoo_command(
+            "-d", self.dbname, "--workers=2", "--max-cron-threads=1", f"--limit-time-real={limit_time_real}",
+            "--limit-time-cpu=600", "--http-interface=127.0.0.1", f"--http-port={_free_port()}",
+            f"--gevent-port={_free_port()}", f"--logfile={log_path}", "--log-level=info",
+        )
+        process = subprocess.Popen(  # noqa: S603 - odoo-bin with fixed arguments
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self.addCleanup(self._stop_server, process)
+        return process, log_path
+
+    @staticmethod
+    def _stop_server(process):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # graceful shutdown of the prefork server and its workers
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+    def _mailing_progress(self, mailing_id):
+        with odoo.sql_db.db_connect(self.dbname).cursor() as cr:
+            cr.execute(SQL("SELECT state, sms_audience_pending, sms_materialized_upto FROM mailing_mailing "
+                           "WHERE id = %s", mailing_id))
+            return cr.fetchone()
+
+    def _wake_cron_workers(self):
+        """NOTIFY cron_trigger, as Odoo does when a cron is triggered for now. Odoo's cron worker
+        sleeps 60-69 s between polls unless notified, and a worker is killed after
+        limit_time_real seconds even while it sleeps: with a limit below a minute, as here, an
+        idle cron worker never wakes by itself (with the default 120 s it does)."""
+        with odoo.sql_db.db_connect("postgres").cursor() as cr:
+            cr.execute(SQL("NOTIFY cron_trigger, %s", self.dbname))
+
+    def test_cron_worker_time_limit(self):
+        """Odoo in multi-process mode (--workers=2 --max-cron-threads=1) with cron jobs killed after
+        15 s: a run (7.5 s budget) cannot prepare and send 20,000 recipients; the audience is
+        materialised over several runs, each chunk committed, while sending has already started,
+        and the mailing completes with every recipient targeted and sent exactly once, whatever
+        runs the server killed meanwhile."""
+        contacts = 20000
+        token, ids = self._setup("sms_ext_timelimit", contacts=contacts, expected=("in_queue", 0), bulk=True,
+                                 queue=True, chunk_size=2000, batch_size=500)
+        process, log_path = self._start_server(limit_time_real=LIMIT_TIME_REAL)
+        observed = set()
+        deadline = time.monotonic() + 240
+        state = None
+        while time.monotonic() < deadline and process.poll() is None:
+            self._wake_cron_workers()
+            state, audience_pending, upto = self._mailing_progress(ids["mailing"])
+            observed.add((state, bool(audience_pending), upto))
+            if state == "done":
+                break
+            time.sleep(1)
+        self._stop_server(process)
+        with open(log_path, encoding="utf-8", errors="replace") as log_file:
+            log = log_file.read()
+        self.assertEqual(state, "done", f"the mailing did not complete; server log tail:\n{log[-3000:]}")
+        # Several runs of the send cron, and the audience materialised across more than one of them.
+        runs = re.split(re.escape(f"Starting job `{CRON_NAME}`."), log)[1:]
+        materialising = [run for run in runs if f"SMS mailing {ids['mailing']}: audience materialised" in run]
+        kills = len(re.findall(r"WorkerCron \(\d+\) timeout after", log))
+        self.assertGreaterEqual(len(runs), 3, "one run could not finish the mailing")
+        self.assertGreaterEqual(len(materialising), 2, "the audience was prepared over several runs")
+        self.assertIn(("sending", True), {(state, pending) for state, pending, _upto in observed},
+                      "sending had started while the audience was still being prepared")
+        # Every recipient exactly once: one trace per contact, each with its own uuid, all accepted;
+        # the gateway received each message once and charged it once.
+        _code, recipients = self._worker("recipients", mailing=ids["mailing"])
+        self.assertEqual(recipients["contacts"], contacts)
+        self.assertEqual(recipients["shapes"], [json.dumps([1, 1, 1])])
+        self.assertEqual(recipients["statuses"], ["pending"])
+        self.assertFalse(recipients["pending"])
+        received = self._gateway_admin(f"/_admin/messages?token={token}&limit={contacts * 2}")
+        _code, report = self._worker("report", mailing=ids["mailing"])
+        self.assertEqual({message["uuid"] for message in received}, {uuid for _s, uuid, _a in report["traces"]})
+        stats = self._gateway_admin(f"/_admin/stats?token={token}")
+        self.assertEqual(stats["messages"], contacts)
+        self.assertAlmostEqual(stats["credits_charged"], contacts * 0.05, places=4, msg="charged once per message")
+        _logger.info("Time limit: %s cron runs, %s of them materialising, %s cron workers killed by the server",
+                     len(runs), len(materialising), kills)

@@ -37,3 +37,43 @@ def calling_codes():
         for code, regions in sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items())
         if regions and regions[0] != phonenumbers.UNKNOWN_REGION
     )
+
+
+class ChunkPlan:
+    """Sizes of the id-range chunks in which an audience is materialised, each chunk committed
+    on its own: the first is small (sending starts once it is committed), the next ones aim at
+    ``target_seconds`` of work each, never more than what remains of the time budget, and grow
+    at most 4x from one chunk to the next (a range with no records is fast, the next may be dense).
+
+    ``bounds`` keeps the (low, high) source ids still to cover, found once per cron run.
+
+    >>> plan = ChunkPlan(first=5000, maximum=200000, target_seconds=2.0)
+    >>> plan.step
+    5000
+    >>> plan.record(5000, 0.1)  # 50,000 ids/s: 2 s is 100,000 ids, but at most 4x the last chunk
+    20000
+    >>> plan.record(20000, 0.4)
+    80000
+    >>> plan.record(80000, 1.6)
+    100000
+    >>> plan.record(100000, 2.0, remaining_seconds=0.5)  # only 0.5 s of the budget is left
+    25000
+    >>> plan.record(25000, 1000.0)  # very slow: never below the minimum
+    100
+    >>> ChunkPlan(first=5000, maximum=300, target_seconds=2.0).step
+    300
+    """
+
+    def __init__(self, first, maximum, target_seconds, minimum=100):
+        self.maximum = max(int(maximum), 1)
+        self.minimum = min(minimum, self.maximum)
+        self.target_seconds = target_seconds
+        self.step = max(min(int(first), self.maximum), self.minimum)
+        self.bounds = None
+
+    def record(self, size, seconds, remaining_seconds=None):
+        """The next chunk's size after one of ``size`` ids took ``seconds``."""
+        target = self.target_seconds if remaining_seconds is None else min(self.target_seconds, remaining_seconds)
+        wanted = size * target / max(seconds, 0.001)
+        self.step = int(max(self.minimum, min(wanted, size * 4, self.maximum)))
+        return self.step
