@@ -193,7 +193,7 @@ class TestSmsConsent(SmsMarketingUsersMixin, SmsMailingMixin, HttpCase):
                                         "country_id": fr})
                 with self.assertRaisesRegex(UserError, message):
                     wizard.action_import()
-                self.assertFalse(self._entry("+33612345670"), "nothing is blacklisted")
+                self.assertFalse(self._sms_blacklist_entry("+33612345670"), "nothing is blacklisted")
 
     def test_import_access(self):
         with self.assertRaises(AccessError):

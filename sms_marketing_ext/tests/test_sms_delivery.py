@@ -431,7 +431,7 @@ class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
         """Every figure of what was spent equals what the gateway charged: in total (its
         per-account charge), on the mailing's statistic, and message by message."""
         stats = self._gateway_admin(f"/_admin/stats?token={self.token}")
-        traces = self._traces(mailing).filtered("sms_uuid")
+        traces = self._sms_traces(mailing).filtered("sms_uuid")
         mailing.invalidate_recordset()
         self.assertAlmostEqual(sum(traces.mapped("sms_credits")), stats["credits_charged"], places=6)
         self.assertAlmostEqual(mailing.sms_stat_credits, stats["credits_charged"], places=6)
@@ -454,9 +454,9 @@ class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
         self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
         accepted = self._received()
         self.assertEqual(len(accepted), 26, "every message was accepted and charged, every answer lost")
-        self.assertFalse(self._traces(mailing, "pending"), "no answer arrived")
+        self.assertFalse(self._sms_traces(mailing, "pending"), "no answer arrived")
         # Reports for some of them arrive before their retry (one of the Unicode ones among them).
-        early = self._traces(mailing, "outgoing").filtered(
+        early = self._sms_traces(mailing, "outgoing").filtered(
             lambda t: t.sms_number in ("+33698000000", "+33612340001", "+33612340002"))
         self.assertEqual(len(early), 3)
         for trace in early:
@@ -480,11 +480,11 @@ class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
         self.assertEqual(mailing.sms_segment_count, 1)
         mailing.action_put_in_queue()
         self._run_cron_until_done(mailing)
-        too_long = self._traces(mailing).filtered(lambda t: t.res_id == long_name.id)
+        too_long = self._sms_traces(mailing).filtered(lambda t: t.res_id == long_name.id)
         self.assertEqual((too_long.trace_status, too_long.failure_type), ("cancel", "sms_too_long"))
         self.assertIn("2", too_long.failure_reason)
         self.assertNotIn(too_long.sms_number, [message["number"] for message in self._received().values()])
-        unicode_trace = self._traces(mailing).filtered(lambda t: t.res_id == short_name.id)
+        unicode_trace = self._sms_traces(mailing).filtered(lambda t: t.res_id == short_name.id)
         self.assertEqual((unicode_trace.trace_status, unicode_trace.sms_parts), ("pending", 2))
         self.assertEqual(len(self._received()), 25)
         self._assert_credits_match_gateway(mailing)
