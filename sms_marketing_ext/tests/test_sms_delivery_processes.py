@@ -181,6 +181,9 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         contacts = 20000
         token, ids = self._setup("sms_ext_timelimit", contacts=contacts, expected=("in_queue", 0), bulk=True,
                                  queue=True, chunk_size=2000, batch_size=500)
+        # Every gateway call takes a second: whatever the machine's speed, one run (7.5 s) can
+        # neither send the 40 batches nor interleave the 10 chunks of the audience with them.
+        self._gateway_set_faults(latency_ms=1000)
         process, log_path = self._start_server(limit_time_real=LIMIT_TIME_REAL)
         observed = set()
         deadline = time.monotonic() + 240
