@@ -55,6 +55,18 @@ WEBHOOK_SECRET = "webhook-secret-for-tests"  # noqa: S105
 MOCK_GATEWAY_URL = "http://127.0.0.1:9"
 
 
+
+def stop_process(process, grace, kill_wait=5):
+    """Stop a subprocess the tests started: SIGTERM (a graceful shutdown), SIGKILL when it is
+    still running after ``grace`` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(kill_wait)
+
 class SmsMarketingUsersMixin:
     """Users of each profile the addon cares about, created once per test class."""
 
@@ -506,13 +518,7 @@ class LocalGatewayMixin:
 
     @staticmethod
     def _stop_local_gateway(process):
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        stop_process(process, 15)
         if process.stdout:
             process.stdout.close()
 

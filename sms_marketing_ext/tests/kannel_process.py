@@ -17,6 +17,8 @@ import time
 import urllib.parse
 import urllib.request
 
+from .common import stop_process
+
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
@@ -145,13 +147,7 @@ get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&at=%T"
             process, log = self.processes.pop(name, (None, None))
             if process is None:
                 continue
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(5)
+            stop_process(process, 10)
             log.close()
 
     def cleanup(self):

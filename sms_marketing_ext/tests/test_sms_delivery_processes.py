@@ -3,7 +3,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from odoo.tests import tagged
 from odoo.tests.common import BaseCase
 from odoo.tools import SQL, config
 
-from .common import LocalGatewayMixin
+from .common import LocalGatewayMixin, stop_process
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(__file__), "delivery_worker.py")
 CRON_NAME = "SMS Marketing: segment and send"
@@ -150,13 +149,7 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
 
     @staticmethod
     def _stop_server(process):
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # graceful shutdown of the prefork server and its workers
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        stop_process(process, 30, kill_wait=10)  # SIGTERM: graceful shutdown of the prefork server and its workers
 
     def _mailing_progress(self, mailing_id):
         with odoo.sql_db.db_connect(self.dbname).cursor() as cr:
