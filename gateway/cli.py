@@ -20,7 +20,7 @@ from .protocol import GatewayError
 from .reports import ReportDispatcher
 from .server import Gateway, GatewayServer
 from .settings import RuntimeSettings
-from .store import Store
+from .store import DEFAULT_RETRY_POLICY, FAST_RETRY_POLICY, RetryPolicy, Store
 
 _logger = logging.getLogger("sms_gateway")
 
@@ -61,7 +61,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    store = Store(args.db)
+    if args.fast_report_retries:
+        retry_policy = FAST_RETRY_POLICY
+    else:
+        try:
+            retry_policy = RetryPolicy(args.report_retry_base, args.report_retry_cap, args.report_max_attempts)
+        except ValueError as exc:
+            raise SystemExit(f"sms_gateway serve: {exc}") from exc
+    store = Store(args.db, retry_policy=retry_policy)
+    _logger.info("delivery reports retried %d times over %.0f seconds", retry_policy.max_attempts,
+                 retry_policy.window())
     settings = RuntimeSettings(
         fail_ratio=args.fail_ratio,
         accept_then_fail_ratio=args.accept_then_fail_ratio,
@@ -192,6 +201,14 @@ def _add_serve_parser(commands, common: argparse.ArgumentParser) -> None:
     serve.add_argument("--report-delay", type=float, default=2.0, help="seconds before a delivery report is sent")
     serve.add_argument("--delivered-ratio", type=float, default=0.95, help="share of 'delivered' reports")
     serve.add_argument("--duplicate-reports", type=float, default=0.0, help="share of reports posted twice")
+    serve.add_argument("--report-retry-base", type=float, default=DEFAULT_RETRY_POLICY.base,
+                       help="seconds before the first retry of a failed report POST, doubling (default: %(default)s)")
+    serve.add_argument("--report-retry-cap", type=float, default=DEFAULT_RETRY_POLICY.cap,
+                       help="longest wait between two report POSTs (default: %(default)s)")
+    serve.add_argument("--report-max-attempts", type=_positive_int, default=DEFAULT_RETRY_POLICY.max_attempts,
+                       help="report POSTs before giving up (default: %(default)s, about 5 hours)")
+    serve.add_argument("--fast-report-retries", action="store_true",
+                       help="tests: 5 attempts over 7.5 seconds (overrides the three options above)")
     serve.add_argument("--report-workers", type=_positive_int, default=4, help="threads posting delivery reports")
     serve.add_argument("--fail-ratio", type=float, default=0.0, help="share of /send answered 503 untouched")
     serve.add_argument(

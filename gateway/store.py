@@ -34,8 +34,46 @@ from .protocol import (
 
 _logger = logging.getLogger("sms_gateway")
 
-REPORT_MAX_ATTEMPTS = 5
-REPORT_RETRY_BASE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a delivery report whose POST failed is tried again: after ``base`` seconds, doubling at
+    each attempt up to ``cap`` seconds between two attempts, and given up after ``max_attempts`` POSTs.
+
+    The default spreads 12 attempts over about 5 hours (30 s, 1, 2, 4, 8, 16, 32 minutes, then hourly),
+    so a receiver down for a restart or a maintenance window still gets its reports;
+    :data:`FAST_RETRY_POLICY` (tests) gives up after about 7.5 seconds.
+
+    >>> RetryPolicy().delays()[:4], round(RetryPolicy().window() / 3600, 1)
+    ([30.0, 60.0, 120.0, 240.0], 5.1)
+    >>> FAST_RETRY_POLICY.window()
+    7.5
+    """
+
+    base: float = 30.0
+    cap: float = 3600.0
+    max_attempts: int = 12
+
+    def __post_init__(self):
+        if self.base <= 0 or self.cap < self.base or self.max_attempts < 1:
+            raise ValueError("retry policy: need 0 < base <= cap and max_attempts >= 1")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.cap, self.base * 2 ** min(attempt - 1, 60))
+
+    def delays(self) -> list[float]:
+        """Every wait between two attempts."""
+        return [self.delay(attempt) for attempt in range(1, self.max_attempts)]
+
+    def window(self) -> float:
+        """Seconds from the first attempt to the last one."""
+        return sum(self.delays())
+
+
+DEFAULT_RETRY_POLICY = RetryPolicy()
+FAST_RETRY_POLICY = RetryPolicy(base=0.5, cap=0.5 * 2 ** 3, max_attempts=5)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -158,9 +196,11 @@ class Store:
     concurrent users and its connections are reused, never one per HTTP connection.
     """
 
-    def __init__(self, path: str):
-        """Open (creating if needed) the database at ``path`` and make sure the schema exists."""
+    def __init__(self, path: str, retry_policy: RetryPolicy = DEFAULT_RETRY_POLICY):
+        """Open (creating if needed) the database at ``path`` and make sure the schema exists.
+        ``retry_policy`` says when failed delivery-report POSTs are tried again."""
         self.path = path
+        self.retry_policy = retry_policy
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._pool: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all: list[sqlite3.Connection] = []
@@ -495,13 +535,13 @@ class Store:
         for result in results:
             if result.posted:
                 sent.append((result.at, result.posted, result.uuid))
-            elif result.attempt >= REPORT_MAX_ATTEMPTS:
+            elif result.attempt >= self.retry_policy.max_attempts:
                 failed.append((result.uuid,))
                 _logger.warning(
                     "giving up on delivery report %s after %d attempts: %s", result.uuid, result.attempt, result.error
                 )
             else:
-                retry.append((now + REPORT_RETRY_BASE_SECONDS * 2 ** (result.attempt - 1), result.uuid))
+                retry.append((now + self.retry_policy.delay(result.attempt), result.uuid))
         with self.transaction() as conn:
             conn.executemany(
                 "UPDATE messages SET report_status = 'sent', reported_at = ?, report_count = report_count + ?, "

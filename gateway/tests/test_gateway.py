@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from gateway import protocol
+from gateway.store import DEFAULT_RETRY_POLICY, FAST_RETRY_POLICY, RetryPolicy
 
 GATEWAY_SCRIPT = Path(__file__).resolve().parents[1] / "sms_gateway.py"  # the documented launcher
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -145,8 +146,8 @@ class CallbackReceiver:
     each uuid. Every request is recorded as ``{"path", "valid", "payload", "status"}``.
     """
 
-    def __init__(self, secret: str):
-        """Start listening on a free loopback port."""
+    def __init__(self, secret: str, port: int = 0):
+        """Start listening on ``port`` of the loopback (0: a free one)."""
         self.secret = secret
         self.records = []
         self._lock = threading.Lock()
@@ -170,7 +171,7 @@ class CallbackReceiver:
             def log_message(self, *_args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()
 
@@ -238,7 +239,7 @@ class PartsAndCountryTests(unittest.TestCase):
 class GatewayTestCase(unittest.TestCase):
     """Shares one running gateway per test class."""
 
-    server_options: tuple = ("--report-delay", "0.2", "--seed", "42")
+    server_options: tuple = ("--report-delay", "0.2", "--seed", "42", "--fast-report-retries")
 
     @classmethod
     def setUpClass(cls):
@@ -625,6 +626,68 @@ class LifecycleTests(unittest.TestCase):
         status, body = gateway.rpc("send", {"account_token": "T", "messages": batch})
         self.assertEqual([r["credits"] for r in body["result"]], [0.0, 0.0])
         self.assertEqual({m["presented_count"] for m in gateway.admin("messages")}, {2})
+
+
+    def test_reports_wait_for_a_receiver_down_across_a_gateway_restart(self):
+        """Issue 12: Odoo restarting during delivery reports lost them all. A report whose receiver is
+        down is retried with backoff, stays queued in SQLite when the gateway itself restarts, and
+        reaches the receiver once it is back."""
+        receiver = CallbackReceiver(SIGNING_KEY)
+        port = receiver.server.server_address[1]
+        receiver.close()  # the receiver is down: connections are refused
+        run_cli(self.db_path, "account-create", "--token", "T", "--name", "Shop", "--credits", "10",
+                "--webhook-secret", SIGNING_KEY)  # fmt: skip
+        retry = ("--report-delay", "0", "--report-retry-base", "0.2", "--report-retry-cap", "0.4",
+                 "--report-max-attempts", "1000")  # fmt: skip
+        gateway = self.start(*retry)
+        batch = [sms(), sms("+41791234567")]
+        url = f"http://127.0.0.1:{port}/sms/report"
+        status, body = gateway.rpc("send", {"account_token": "T", "messages": batch, "webhook_url": url})
+        self.assertEqual(status, 200, body)
+        tried = wait_until(lambda: all(m["report_attempts"] >= 2 for m in gateway.admin("messages")), 10)
+        self.assertTrue(tried, gateway.admin("messages"))
+        self.assertEqual({m["report_status"] for m in gateway.admin("messages")} - {"due", "pending"}, set())
+        self.assertEqual(gateway.stop(), 0)
+        receiver = CallbackReceiver(SIGNING_KEY, port)
+        self.addCleanup(receiver.close)
+        gateway = self.start(*retry)
+        delivered = wait_until(lambda: len(receiver.accepted("/sms/report")) >= 2, 10)
+        self.assertTrue(delivered, gateway.log())
+        self.assertEqual({r["payload"]["uuid"] for r in receiver.accepted()}, {m["uuid"] for m in batch})
+        sent = wait_until(lambda: {m["report_status"] for m in gateway.admin("messages")} == {"sent"}, 5)
+        self.assertTrue(sent, gateway.admin("messages"))
+
+    def test_retry_window_options(self):
+        gateway = self.start("--report-retry-base", "60", "--report-retry-cap", "600", "--report-max-attempts", "3")
+        self.assertIn("delivery reports retried 3 times over 180 seconds", gateway.log())
+        self.assertEqual(gateway.stop(), 0)
+        bad = subprocess.run(  # noqa: S603 - fixed argv built from this repository
+            [sys.executable, str(GATEWAY_SCRIPT), "serve", "--db", self.db_path, "--port", "0",
+             "--report-retry-base", "10", "--report-retry-cap", "5"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        self.assertNotEqual(bad.returncode, 0)
+        self.assertIn("0 < base <= cap", bad.stderr)
+
+
+class RetryPolicyTests(unittest.TestCase):
+    """The delivery-report retry window (docs/gateway-protocol.md 1.2: at least 4 hours)."""
+
+    def test_default_window_covers_hours(self):
+        delays = DEFAULT_RETRY_POLICY.delays()
+        self.assertEqual(len(delays), DEFAULT_RETRY_POLICY.max_attempts - 1)
+        self.assertEqual(delays[:3], [30.0, 60.0, 120.0])
+        self.assertEqual(max(delays), 3600.0)
+        self.assertEqual(delays, sorted(delays))
+        self.assertGreaterEqual(DEFAULT_RETRY_POLICY.window(), 4 * 3600)
+
+    def test_fast_policy_for_tests(self):
+        self.assertEqual(FAST_RETRY_POLICY.window(), 7.5)
+
+    def test_invalid_policies(self):
+        for args in ((0, 10, 3), (10, 5, 3), (1, 10, 0)):
+            with self.subTest(args=args), self.assertRaises(ValueError):
+                RetryPolicy(*args)
 
 
 class CliTests(unittest.TestCase):

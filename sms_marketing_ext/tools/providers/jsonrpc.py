@@ -41,7 +41,7 @@ from .base import (
 _logger = logging.getLogger(__name__)
 
 API_PATH = "/api/sms/1"
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 SIGNATURE_HEADER = "X-SMS-Signature"
 MAX_STATUS_BATCH = 1000
 
