@@ -40,8 +40,20 @@ class MailingTrace(models.Model):
         "not sent again, and waits for its delivery report.",
     )
 
+    sms_status_date = fields.Datetime(
+        "Status asked on", readonly=True, copy=False,
+        help="When the gateway was last asked the state of this message (see the settle cron).",
+    )
+
     def init(self):
         res = super().init()
+        # The settle cron looks up the messages still pending long after sending.
+        self.env.cr.execute(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS mailing_trace_sms_pending_idx ON mailing_trace (sent_datetime, id) "
+                "WHERE trace_type = 'sms' AND trace_status = 'pending' AND sms_uuid IS NOT NULL"
+            )
+        )
         self.env.cr.execute(
             SQL(
                 "CREATE UNIQUE INDEX IF NOT EXISTS mailing_trace_sms_uuid_uniq "

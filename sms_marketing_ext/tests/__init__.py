@@ -27,6 +27,7 @@ from . import test_sms_providers
 from . import test_sms_segments
 from . import test_sms_sender
 from . import test_sms_sender_tools
+from . import test_sms_settle
 from . import test_sms_statistics
 from . import test_sms_tools_doctests
 from . import test_sms_webhooks
