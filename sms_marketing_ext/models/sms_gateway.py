@@ -1,5 +1,6 @@
 import logging
 import secrets
+import urllib.parse
 
 import psycopg2
 
@@ -102,6 +103,8 @@ class SmsGateway(models.Model):
     cap_scheduling = fields.Boolean("Scheduling", compute="_compute_capabilities")
     status_webhook_url = fields.Char("Delivery report URL", compute="_compute_webhook_urls")
     inbound_webhook_url = fields.Char("Inbound message URL", compute="_compute_webhook_urls")
+    webhook_urls_note = fields.Text("About these URLs", compute="_compute_webhook_urls")
+    webhook_base_url_local = fields.Boolean("Callbacks unreachable", compute="_compute_webhook_urls")
 
     @api.depends("provider")
     def _compute_capabilities(self):
@@ -110,10 +113,37 @@ class SmsGateway(models.Model):
             for name in Capabilities._fields:
                 gateway[f"cap_{name}"] = getattr(capabilities, name)
 
+    @api.depends("provider")
     def _compute_webhook_urls(self):
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        host = (urllib.parse.urlsplit(base_url).hostname or "").lower()
+        local = host in ("", "localhost", "0.0.0.0") or host.startswith("127.") or host == "::1"  # noqa: S104
         for gateway in self:
-            gateway.status_webhook_url = gateway._webhook_url("status") if gateway.id else False
-            gateway.inbound_webhook_url = gateway._webhook_url("inbound") if gateway.id else False
+            urls = {entry["kind"]: entry for entry in gateway._get_webhook_urls() if not entry.get("secret")}
+            gateway.status_webhook_url = urls.get("status", {}).get("url", False)
+            gateway.inbound_webhook_url = urls.get("inbound", {}).get("url", False)
+            gateway.webhook_urls_note = "\n".join(entry["note"] for entry in urls.values() if entry.get("note")) or False
+            gateway.webhook_base_url_local = bool(urls) and local
+
+    def _get_webhook_urls(self):
+        """The URLs this gateway's provider must be given (or is given by us) to call Odoo back,
+        shown read-only with a copy button on the gateway form.
+
+        Each provider's file extends it for its own code and returns a list of dicts:
+
+        * ``kind``: ``"status"`` (delivery reports) or ``"inbound"`` (replies such as STOP);
+          the form shows them in the *Delivery report URL* and *Inbound message URL* fields;
+        * ``label``: what it is, in the user's words;
+        * ``url``: the absolute URL, from ``web.base.url``;
+        * ``note`` (optional): where to paste it, or that nothing is to be done;
+        * ``secret`` (optional, default False): the URL carries a secret (providers that cannot
+          sign their calls): it is left out of the generic fields, seen by every user of the
+          form, and the provider shows it in a field of its own restricted to SMS administrators.
+
+        A new record (no id yet) has no URL: the routes name the gateway by id.
+        """
+        self.ensure_one()
+        return []
 
     # ------------------------------------------------------------
     # CONSTRAINTS AND ORM
@@ -289,12 +319,41 @@ class SmsGateway(models.Model):
     def action_refresh_balance(self):
         """Refresh balance and prices: stores the balance, its date, the default price and the country prices."""
         self.check_access_rights("write")
+        messages = []
         for gateway in self:
             try:
                 gateway._refresh_from_gateway()
             except GatewayError as error:
                 raise UserError(gateway._error_message(error)) from error
-        return True
+            messages.append(gateway._refresh_summary())
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": _("Balance and prices"),
+                "message": "\n".join(messages),
+                "type": "success",
+                "sticky": False,
+                "next": {"type": "ir.actions.act_window_close"},  # the form reloads the record
+            },
+        }
+
+    def _refresh_summary(self):
+        """What Refresh balance and prices did, in a sentence for the user."""
+        self.ensure_one()
+        capabilities = self._get_capabilities()
+        if not (capabilities.balance or capabilities.prices):
+            return _("Gateway %(name)s publishes neither balance nor prices: its credit budget (%(credits)s) and "
+                     "the prices you enter are used.", name=self.name, credits=self.balance)
+        parts = []
+        if capabilities.balance:
+            parts.append(_("%(credits)s credits available", credits=self.balance))
+        if capabilities.prices:
+            parts.append(_("%(default)s per SMS part by default, %(count)s country prices",
+                           default=self.price_default, count=len(self.price_ids)))
+        else:
+            parts.append(_("no price list: the prices you enter are used"))
+        return _("Gateway %(name)s: %(details)s.", name=self.name, details=", ".join(parts))
 
     def _refresh_from_gateway(self):
         """Fetch the balance and the price list from the gateway and store them (the price lines

@@ -34,6 +34,19 @@ class SmsGatewayJsonrpc(models.Model):
         gateway_sudo = self.sudo()
         return SmsGatewayApi(gateway_sudo.base_url, gateway_sudo.account_token, timeout=self.timeout or 10)
 
+    def _get_webhook_urls(self):
+        if self.provider != "jsonrpc":
+            return super()._get_webhook_urls()
+        if not self.id:
+            return []
+        return [
+            {"kind": "status", "label": _("Delivery reports"), "url": self._webhook_url("status"),
+             "note": _("Sent with each message: a gateway following the protocol needs no setting for reports.")},
+            {"kind": "inbound", "label": _("Inbound messages"), "url": self._webhook_url("inbound"),
+             "note": _("Give the inbound URL and the webhook secret to the gateway (its account's inbound URL) "
+                       "so that replies such as STOP reach Odoo.")},
+        ]
+
     def _get_capabilities(self):
         if self.provider != "jsonrpc":
             return super()._get_capabilities()

@@ -43,8 +43,9 @@ class SmsGatewayKannel(models.Model):
             if gateway.provider != "kannel" or not gateway.id:
                 gateway.kannel_dlr_url = gateway.kannel_inbound_url = gateway.kannel_service_config = False
                 continue
-            gateway.kannel_dlr_url = gateway._kannel_callback_url("dlr")
-            gateway.kannel_inbound_url = gateway._kannel_callback_url("inbound")
+            urls = {entry["kind"]: entry["url"] for entry in gateway._get_webhook_urls()}
+            gateway.kannel_dlr_url = urls["status"]
+            gateway.kannel_inbound_url = urls["inbound"]
             gateway.kannel_service_config = (
                 "group = sms-service\n"
                 "keyword = default\n"
@@ -68,6 +69,20 @@ class SmsGatewayKannel(models.Model):
         self.ensure_one()
         base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
         return f"{base_url}/sms_marketing_ext/kannel/{self.id}/{kind}?secret={self.sudo().webhook_secret}"
+
+    def _get_webhook_urls(self):
+        # Kannel cannot sign: its URLs carry the secret, shown in the admin-only Kannel callbacks tab.
+        if self.provider != "kannel":
+            return super()._get_webhook_urls()
+        if not self.id:
+            return []
+        return [
+            {"kind": "status", "label": _("Delivery reports (dlr-url)"), "url": self._kannel_callback_url("dlr"),
+             "secret": True, "note": _("Sent with each message as Kannel's dlr-url: nothing to configure.")},
+            {"kind": "inbound", "label": _("Replies (sms-service get-url)"),
+             "url": self._kannel_callback_url("inbound"), "secret": True,
+             "note": _("Add the sms-service group to kannel.conf.")},
+        ]
 
     def _get_api(self):
         if self.provider != "kannel":

@@ -3,7 +3,7 @@
 ``iap.account``, so it lives on the Odoo side; what it declares and the mapping of IAP's states are
 pure (``tools/providers/odoo_iap.py``)."""
 
-from odoo import fields, models
+from odoo import _, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.iap.tools.iap_tools import InsufficientCreditError
@@ -33,6 +33,16 @@ class SmsGatewayOdooIap(models.Model):
         if self.provider != "odoo_iap":
             return super()._get_api()
         return OdooIapSmsApi(self.env, timeout=self.timeout)
+
+    def _get_webhook_urls(self):
+        if self.provider != "odoo_iap":
+            return super()._get_webhook_urls()
+        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
+        return [
+            {"kind": "status", "label": _("Delivery reports"), "url": f"{base_url}/sms/status",
+             "note": _("Odoo IAP gets this URL (stock's /sms/status) with each message: nothing to copy. "
+                       "Odoo IAP forwards no replies.")},
+        ]
 
     def _get_capabilities(self):
         if self.provider != "odoo_iap":

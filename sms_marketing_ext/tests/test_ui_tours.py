@@ -1,4 +1,5 @@
 import base64
+import time
 import unittest
 from datetime import datetime
 
@@ -85,6 +86,24 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         self.gateway.webhook_secret = "tour-webhook-secret"  # noqa: S105 - throw-away test gateway
         self.start_tour("/web", "sms_ext_tour_webhook_secret", login=self.user_sms_admin.login)
         self.start_tour("/web", "sms_ext_tour_webhook_secret_hidden", login=self.user_marketing.login)
+
+    def test_gateway_configured_from_scratch(self):
+        """Issue 12 §6: an SMS administrator configures a JSON-RPC gateway against the real local
+        gateway through the form alone, in under two minutes of the browser's time."""
+        self._gateway_create_account("tour-new-token", 250, price=0.05,
+                                     country_prices={"FR": 0.045, "BE": 0.06, "IT": 0.055})
+        started = time.monotonic()
+        self.start_tour("/web", "sms_ext_tour_gateway_setup",
+                        login=self.user_sms_admin.login)
+        elapsed = time.monotonic() - started
+        gateway = self.env["sms.gateway"].search([("name", "=", "Tour new gateway")])
+        self.assertEqual(len(gateway), 1)
+        self.assertEqual((gateway.provider, gateway.base_url, gateway.sudo().account_token),
+                         ("jsonrpc", self.gateway_url, "tour-new-token"))
+        self.assertEqual(gateway.balance, 250)
+        self.assertEqual(gateway._price_table(), {"FR": 0.045, "BE": 0.06, "IT": 0.055})
+        self.assertTrue(gateway.balance_date)
+        self.assertLess(elapsed, 120, "the whole journey, browser start included")
 
     def test_paused_mailing_chatter_is_readable(self):
         """Issue 13 §11: pausing for credit posts a sentence; no "No -> Yes (Waiting for credit)"."""

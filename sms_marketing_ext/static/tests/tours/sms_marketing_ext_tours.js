@@ -895,3 +895,80 @@ registry.category("web_tour.tours").add("sms_ext_tour_link_analytics", {
         }),
     ],
 });
+
+// ------------------------------------------------------------------------------------------------
+// Issue 12 §6: a JSON-RPC gateway configured from scratch through its form in under two minutes:
+// create, fill, Test connection, Refresh balance and prices, copy the webhook URL. The local
+// gateway listens on a port of the test's choosing: the tour reads it, as a user would, in the
+// Base URL column of the existing "Tour gateway" (another account of the same gateway).
+// ------------------------------------------------------------------------------------------------
+
+registry.category("web_tour.tours").add("sms_ext_tour_gateway_setup", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        ...openMenu("Configuration", "sms_marketing_ext.sms_gateway_menu", "Gateways"),
+        check("Read the local gateway's base URL", '.o_data_row:contains("Tour gateway") td[name="base_url"]', {
+            run() {
+                window.smsExtTourGatewayUrl = this.$anchor[0].textContent.trim();
+                if (!window.smsExtTourGatewayUrl.startsWith("http://127.0.0.1:")) {
+                    throw new Error(`unexpected base URL "${window.smsExtTourGatewayUrl}"`);
+                }
+            },
+        }),
+        { content: "Create a gateway", trigger: ".o_list_button_add" },
+        { content: "Name it", trigger: 'div[name="name"] input', run: "text Tour new gateway" },
+        {
+            content: "Choose the JSON-RPC provider",
+            trigger: 'div[name="provider"] input[data-value="jsonrpc"]',
+        },
+        {
+            content: "Paste the gateway's base URL",
+            trigger: 'div[name="base_url"] input',
+            run() {
+                const input = this.$anchor[0];
+                input.value = window.smsExtTourGatewayUrl;
+                input.dispatchEvent(new InputEvent("input", { bubbles: true }));
+                input.dispatchEvent(new Event("change", { bubbles: true }));
+            },
+        },
+        { content: "Paste the account token", trigger: 'div[name="account_token"] input', run: "text tour-new-token" },
+        { content: "Test connection (saves first)", trigger: 'button[name="action_test_connection"]' },
+        check(
+            "The connection works and the balance is told",
+            ".o_notification:contains('Connection successful'):contains('250')"
+        ),
+        check("Saved", ".o_form_view .o_form_saved"),
+        { content: "Refresh balance and prices", trigger: 'button[name="action_refresh_balance"]' },
+        check(
+            "The refresh says what it found",
+            ".o_notification:contains('Balance and prices'):contains('250'):contains('3 country prices')"
+        ),
+        check("The balance is on the form", 'div[name="balance"]:contains("250")'),
+        { content: "Open the Callbacks tab", trigger: '.o_notebook .nav-link[name="callbacks"]' },
+        check(
+            "The delivery report URL is shown",
+            'div[name="status_webhook_url"]:contains("/sms_marketing_ext/webhook/")'
+        ),
+        check("The inbound URL is shown", 'div[name="inbound_webhook_url"]:contains("/inbound")'),
+        {
+            content: "Copy the inbound URL (headless Chromium has no clipboard permission: keep what is written)",
+            trigger: 'div[name="inbound_webhook_url"] .o_clipboard_button',
+            run() {
+                navigator.clipboard.writeText = async (text) => {
+                    window.smsExtCopiedText = text;
+                };
+                this.$anchor[0].click();
+            },
+        },
+        check("Copied", ".popover:contains('Copied')", {
+            run() {
+                const copied = window.smsExtCopiedText || "";
+                if (!/^https?:\/\/.+\/sms_marketing_ext\/webhook\/\d+\/inbound$/.test(copied)) {
+                    throw new Error(`copied "${copied}", not the inbound URL`);
+                }
+            },
+        }),
+    ],
+});
