@@ -24,6 +24,12 @@ ADMIN_GROUP = "sms_marketing_ext.group_sms_marketing_admin"
 WEBHOOK_KINDS = ("status", "inbound")
 
 
+def _credits(amount):
+    """Credits as the user reads them: 99.85, not 99.85000000000001."""
+    text = f"{amount or 0.0:,.2f}"
+    return text[:-3] if text.endswith(".00") else text.rstrip("0")
+
+
 def _new_webhook_secret():
     return secrets.token_hex(32)
 
@@ -122,7 +128,8 @@ class SmsGateway(models.Model):
             urls = {entry["kind"]: entry for entry in gateway._get_webhook_urls() if not entry.get("secret")}
             gateway.status_webhook_url = urls.get("status", {}).get("url", False)
             gateway.inbound_webhook_url = urls.get("inbound", {}).get("url", False)
-            gateway.webhook_urls_note = "\n".join(entry["note"] for entry in urls.values() if entry.get("note")) or False
+            notes = [entry["note"] for entry in urls.values() if entry.get("note")]
+            gateway.webhook_urls_note = "\n".join(notes) or False
             gateway.webhook_base_url_local = bool(urls) and local
 
     def _get_webhook_urls(self):
@@ -304,7 +311,8 @@ class SmsGateway(models.Model):
         if balance is None:
             message = _("Gateway %(name)s accepted the credentials.", name=self.name)
         else:
-            message = _("Gateway %(name)s answered: %(credits)s credits available.", name=self.name, credits=balance)
+            message = _("Gateway %(name)s answered: %(credits)s credits available.", name=self.name,
+                        credits=_credits(balance))
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -344,10 +352,10 @@ class SmsGateway(models.Model):
         capabilities = self._get_capabilities()
         if not (capabilities.balance or capabilities.prices):
             return _("Gateway %(name)s publishes neither balance nor prices: its credit budget (%(credits)s) and "
-                     "the prices you enter are used.", name=self.name, credits=self.balance)
+                     "the prices you enter are used.", name=self.name, credits=_credits(self.balance))
         parts = []
         if capabilities.balance:
-            parts.append(_("%(credits)s credits available", credits=self.balance))
+            parts.append(_("%(credits)s credits available", credits=_credits(self.balance)))
         if capabilities.prices:
             parts.append(_("%(default)s per SMS part by default, %(count)s country prices",
                            default=self.price_default, count=len(self.price_ids)))

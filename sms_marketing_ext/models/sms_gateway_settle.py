@@ -83,7 +83,7 @@ class SmsGatewaySettle(models.Model):
         counts = {"queried": 0, "settled": 0, "expired": 0}
         self.env["mailing.trace"].flush_model()
         if gateways is None:
-            gateways = self.sudo().with_context(active_test=False).search([])
+            gateways = self.sudo().search([("active", "=", True)])
         for gateway in gateways.sudo().filtered(lambda g: g.active and g._get_capabilities().status_query):
             while time.monotonic() < deadline:
                 done = gateway._sms_settle_status_batch(now, counts)
@@ -135,7 +135,7 @@ class SmsGatewaySettle(models.Model):
         counts["queried"] += len(rows)
         final = {"id": [], "status": [], "failure": [], "at": []}
         never_taken, refund = [], 0.0
-        for trace_id, uuid, unknown, credits in rows:
+        for trace_id, uuid, unknown, charged in rows:
             answer = answers.get(uuid.lower()) or answers.get(uuid) or {"state": "pending", "at": None}
             if answer["state"] in sms_delivery.GATEWAY_REPORT_STATE:
                 status, failure = sms_delivery.trace_state_for_report(answer["state"])
@@ -144,7 +144,7 @@ class SmsGatewaySettle(models.Model):
                     final[key].append(value)
             elif answer["state"] == "unknown" and unknown:
                 never_taken.append(trace_id)
-                refund += float(credits)
+                refund += float(charged)
         self.env.cr.execute(SQL(
             "UPDATE mailing_trace SET sms_status_date = %s WHERE id = ANY(%s)", now, [row[0] for row in rows],
         ))

@@ -194,6 +194,46 @@ class TestSmsProviders(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
         self.assertIn(self.kannel.webhook_secret, self.kannel.kannel_service_config)
         self.assertNotIn(self.kannel.webhook_secret, self.kannel.status_webhook_url or "")
 
+    def test_webhook_urls_per_provider(self):
+        """Issue 12 §6: each provider lists the URLs it must be given (``_get_webhook_urls``); the form
+        shows those without a secret to everyone, Kannel's (carrying the secret) to administrators only."""
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://odoo.example.com")
+        self.jsonrpc.invalidate_recordset()
+        base = f"https://odoo.example.com/sms_marketing_ext/webhook/{self.jsonrpc.id}"
+        self.assertEqual([(e["kind"], e["url"]) for e in self.jsonrpc._get_webhook_urls()],
+                         [("status", f"{base}/status"), ("inbound", f"{base}/inbound")])
+        self.assertEqual((self.jsonrpc.status_webhook_url, self.jsonrpc.inbound_webhook_url),
+                         (f"{base}/status", f"{base}/inbound"))
+        self.assertFalse(self.jsonrpc.webhook_base_url_local)
+        self.assertIn("inbound URL", self.jsonrpc.webhook_urls_note)
+        # Kannel: both URLs carry the secret, so none is in the fields every user reads.
+        kannel_urls = self.kannel._get_webhook_urls()
+        self.assertEqual({e["kind"] for e in kannel_urls}, {"status", "inbound"})
+        self.assertTrue(all(e["secret"] and self.kannel.webhook_secret in e["url"] for e in kannel_urls))
+        self.kannel.invalidate_recordset()
+        self.assertEqual((self.kannel.status_webhook_url, self.kannel.inbound_webhook_url), (False, False))
+        self.assertEqual(self.kannel.kannel_dlr_url, next(e["url"] for e in kannel_urls if e["kind"] == "status"))
+        marketer_view = self.kannel.with_user(self.user_marketing).read(["status_webhook_url", "inbound_webhook_url"])
+        self.assertNotIn(self.kannel.webhook_secret, str(marketer_view))
+        # Odoo IAP: stock's route, told to IAP with each message.
+        iap = self.env["sms.gateway"].create({"name": "IAP", "provider": "odoo_iap"})
+        self.assertEqual(iap.status_webhook_url, "https://odoo.example.com/sms/status")
+        self.assertFalse(iap.inbound_webhook_url)
+        # A web.base.url on this machine: the form warns that no gateway can call back.
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "http://localhost:8069")
+        self.jsonrpc.invalidate_recordset()
+        self.assertTrue(self.jsonrpc.webhook_base_url_local)
+
+    def test_refresh_balance_says_what_it_found(self):
+        notification = self.jsonrpc.action_refresh_balance()
+        self.assertEqual(notification["tag"], "display_notification")
+        balance = f"{self.jsonrpc.balance:,.2f}"
+        balance = balance[:-3] if balance.endswith(".00") else balance.rstrip("0")
+        self.assertIn(f"{balance} credits available", notification["params"]["message"])
+        self.assertNotRegex(notification["params"]["message"], r"\d\.\d{5}", "no float noise")
+        kannel_message = self.kannel.action_refresh_balance()["params"]["message"]
+        self.assertIn("publishes neither balance nor prices", kannel_message)
+
     def test_budget_without_balance_api(self):
         """Kannel tells no balance: the record's budget and local prices are used, nothing is fetched."""
         self.assertEqual(self.kannel._refresh_from_gateway(), 10.0, "the budget, without a call to Kannel")

@@ -107,13 +107,13 @@ class TestSmsSettleLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
         self.assertEqual(self._settle(6)["queried"], 0)
         self.assertEqual(self._settle(9.5)["queried"], 5)
         # Past the horizon, still pending: recorded as expired, credits kept.
-        credits = sum(traces.mapped("sms_credits"))
+        charged = sum(traces.mapped("sms_credits"))
         counts = self._settle(73)
         self.assertEqual(counts["expired"], 5)
         self.assertEqual(set(traces.mapped("failure_type")), {"sms_expired"})
         self.assertEqual(set(traces.mapped("trace_status")), {"error"})
         self.assertIn("72 h", traces[0].failure_reason)
-        self.assertAlmostEqual(sum(traces.mapped("sms_credits")), credits)
+        self.assertAlmostEqual(sum(traces.mapped("sms_credits")), charged)
         # A real report arriving later still wins over the settlement.
         self.assertTrue(self.env["mailing.trace"]._sms_apply_delivery_report(traces[0].sms_uuid, "delivered",
                                                                              gateway=self.gateway))
@@ -155,7 +155,7 @@ class TestSmsSettleLocalGateway(LocalGatewayMixin, SmsDeliveryCase):
 class TestSmsSettleWithoutStatusQuery(SmsDeliveryCase):
     """Providers without a status query (Odoo IAP, Kannel): given up as expired past the horizon."""
 
-    def _pending_trace(self, gateway, hours_ago, unknown=False, credits=0.05):
+    def _pending_trace(self, gateway, hours_ago, unknown=False, charged=0.05):
         mailing = self._mailing(body="Hello", sms_gateway_id=gateway.id)
         trace = self.env["mailing.trace"].create({
             "mass_mailing_id": mailing.id, "trace_type": "sms", "model": "mailing.contact",
@@ -165,7 +165,7 @@ class TestSmsSettleWithoutStatusQuery(SmsDeliveryCase):
         self.env.cr.execute(SQL(
             "UPDATE mailing_trace SET sms_uuid = md5(id::text), sent_datetime = %s, sms_unknown = %s, "
             "sms_credits = %s, sms_gateway_id = %s WHERE id = %s",
-            fields.Datetime.now() - timedelta(hours=hours_ago), unknown, credits, gateway.id, trace.id,
+            fields.Datetime.now() - timedelta(hours=hours_ago), unknown, charged, gateway.id, trace.id,
         ))
         trace.invalidate_recordset()
         return trace
