@@ -248,8 +248,10 @@ class TwilioClient(SmsProvider):
 
     def prices(self):
         """The dearest outbound SMS price of each configured country (a carrier's price may be
-        above the others'), in the account's currency; default 0 (the gateway record's default is
-        kept for other countries by the caller when it wants one)."""
+        above the others'), in the account's currency; the default (countries not listed) is the
+        dearest of them. None when no country is configured: the gateway's prices stay as they are."""
+        if not self.price_countries:
+            return None
         countries = {}
         for code in self.price_countries:
             payload = self._call("GET", f"{self.pricing_base}/v1/Messaging/Countries/{code}")
