@@ -7,9 +7,15 @@ with ``--errors``: a request the spec rejects (a missing ``To``, no Basic creden
 type) is answered 422 (or 401) with the violations, instead of a mocked answer, so every request
 our client builds is validated against the spec. Answers are the spec's examples: Prism keeps no
 state.
+
+Requests are validated with or without ``--errors`` (an invalid request is answered 422 either
+way); ``--errors`` also turns an answer that contradicts the spec into a 500. Twilio's Pricing v1
+description has such an example (prices as strings, ``"0.05"``, where its schema says number: the
+live API sends strings), so the pricing Prism runs without it (``errors=False``).
 """
 
 import os
+import re
 import socket
 import subprocess
 import tempfile
@@ -23,17 +29,19 @@ PRISM = os.path.join(NPM_DIR, "node_modules", ".bin", "prism")
 SPEC_DIR = os.path.join(NPM_DIR, "node_modules", "@twilio-alpha", "mcp", "twilio-oai", "spec", "json")
 API_SPEC = os.path.join(SPEC_DIR, "twilio_api_v2010.json")
 PRICING_SPEC = os.path.join(SPEC_DIR, "twilio_pricing_v1.json")
+# "[HTTP SERVER] post /2010-04-01/Accounts/AC.../Messages.json ℹ  info      Request received"
+RECEIVED_RE = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) \S+\s+info\s+Request received")
 
 
 class PrismProcess:
-    """``prism mock --errors <spec>`` on 127.0.0.1:<free port>; :attr:`url` is its base URL."""
+    """``prism mock [--errors] <spec>`` on 127.0.0.1:<free port>; :attr:`url` is its base URL."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, errors=True):
         for path in (PRISM, spec):
             if not os.path.exists(path):
                 raise AssertionError(f"{path} is missing: scripts/test installs Prism and Twilio's OpenAPI "
                                      f"description (ensure_prism in scripts/lib.sh, SMS_EXT_NPM_DIR={NPM_DIR})")
-        self.spec = spec
+        self.spec, self.errors = spec, errors
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="prism_", suffix=".log", delete=False)  # noqa: SIM115
@@ -41,7 +49,8 @@ class PrismProcess:
 
     def start(self, timeout=90):
         self.process = subprocess.Popen(  # noqa: S603 - our own test tool, fixed arguments
-            [PRISM, "mock", "--errors", "-h", "127.0.0.1", "-p", str(self.port), self.spec],
+            [PRISM, "mock", *(["--errors"] if self.errors else []), "-h", "127.0.0.1", "-p", str(self.port),
+             self.spec],
             stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + timeout
@@ -58,6 +67,11 @@ class PrismProcess:
     def tail(self, size=4000):
         with open(self.log.name, encoding="utf-8", errors="replace") as handle:
             return handle.read()[-size:]
+
+    def received(self):
+        """``(method, path)`` of every request Prism received so far, in order."""
+        with open(self.log.name, encoding="utf-8", errors="replace") as handle:
+            return RECEIVED_RE.findall(handle.read())
 
     def validated(self):
         """How many requests Prism found valid against the spec so far."""

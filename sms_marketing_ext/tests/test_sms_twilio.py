@@ -127,7 +127,7 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         super().setUpClass()
         cls._create_sms_users()
         cls.api = PrismProcess(API_SPEC)
-        cls.pricing = PrismProcess(PRICING_SPEC)
+        cls.pricing = PrismProcess(PRICING_SPEC, errors=False)
         cls.addClassCleanup(cls.api.stop)
         cls.addClassCleanup(cls.pricing.stop)
         cls.api.start()
@@ -157,6 +157,9 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         self.assertEqual(missing_to.status_code, 422)
         self.assertIn("'To'", missing_to.text)
         self.assertEqual(requests.post(url, data=valid, timeout=10).status_code, 401)
+        pricing = f"{self.pricing.url}/v1/Messaging/Countries/FR"
+        self.assertEqual(requests.get(pricing, auth=(ACCOUNT_SID, AUTH_TOKEN), timeout=10).status_code, 200)
+        self.assertEqual(requests.get(pricing, timeout=10).status_code, 401)
         # Our client turns such a refusal into a clear error (a form Prism finds invalid).
         with self._client(sender="+15005550006") as client, self.assertRaises(GatewayValidationError) as caught:
             client._call("POST", url, data={"Body": "no recipient"})
@@ -178,7 +181,7 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
             self.assertEqual(client.send([{"uuid": "c" * 32, "number": "+33612345678", "content": "Hi"}])[0]["state"],
                              "accepted")
         # Balance, 3 messages, 2 prices: each one passed Prism's validation.
-        self.assertEqual(self.api.validated() + self.pricing.validated() - before, 7, self.api.tail())
+        self.assertEqual(self.api.validated() + self.pricing.validated() - before, 6, "balance, 3 messages, 2 prices")
 
     def test_form_names_sender_and_callback(self):
         client = self._client(sender="+15005550006")
@@ -202,11 +205,14 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         mailing_list = self.env["mailing.list"].create({"name": "Twilio", "contact_ids": [(6, 0, contacts.ids)]})
         mailing = self.env["mailing.mailing"].with_user(self.user_marketing).create({
             "subject": "Twilio", "mailing_type": "sms", "body_plaintext": "Nouvelle collection en boutique",
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"), "sms_allow_unsubscribe": True,
             "contact_list_ids": [(6, 0, mailing_list.ids)],
         })
-        before = self.api.validated()
-        mailing.action_put_in_queue()
+        before, received_before = self.api.validated(), len(self.api.received())
+        warning = mailing.action_put_in_queue()
+        self.assertEqual(warning["res_model"], "mailing.sms.audience", "the balance does not cover 3 messages")
+        self.assertEqual(mailing.state, "draft")
+        mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
         for _run in range(10):
             self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
             if mailing.state == "done":
@@ -223,7 +229,11 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         for trace in traces:
             self.assertAlmostEqual(trace.sms_credits, 0.05, msg="Pricing API price of FR")
         self.assertEqual(self.gateway.price_ids.mapped("country_code"), ["BE", "FR"])
-        self.assertGreaterEqual(self.api.validated() - before, 6, "3 Balance.json, 3 Messages.json, all valid")
+        received = self.api.received()[received_before:]
+        messages_path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+        self.assertEqual(received.count(("post", messages_path)), 3, received)
+        self.assertIn(("get", f"/2010-04-01/Accounts/{ACCOUNT_SID}/Balance.json"), received)
+        self.assertEqual(self.api.validated() - before, len(received), "every request passed the spec's validation")
 
     def test_refresh_balance_and_prices(self):
         self.gateway.with_user(self.user_sms_admin).action_refresh_balance()
@@ -270,10 +280,10 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         mailing_list = self.env["mailing.list"].create({"name": "Slow", "contact_ids": [(6, 0, contact.ids)]})
         mailing = self.env["mailing.mailing"].create({
             "subject": "Slow", "mailing_type": "sms", "body_plaintext": "Bonjour",
-            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"),
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"), "sms_allow_unsubscribe": True,
             "contact_list_ids": [(6, 0, mailing_list.ids)],
         })
-        mailing.action_put_in_queue()
+        mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
         with mute_logger("odoo.addons.sms_marketing_ext.models.mailing_mailing_delivery_results",
                          "odoo.addons.sms_marketing_ext.tools.providers.twilio"):
             for _run in range(3):
@@ -357,7 +367,7 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
         self.assertEqual(self._post(self.gateway, "status", form, query).status_code, 200)
         self.trace.invalidate_recordset()
         self.assertEqual(self.trace.trace_status, "sent")
-        trace2 = self.trace.copy({"sms_uuid": "b" * 32, "trace_status": "pending"})
+        trace2 = self.trace.copy({"sms_uuid": "b" * 32, "trace_status": "pending", "sms_number": "+33612345679"})
         form, query = self._status("failed", "30036", uuid="b" * 32)
         self.assertEqual(self._post(self.gateway, "status", form, query).status_code, 200)
         trace2.invalidate_recordset()
@@ -403,7 +413,7 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
                 (self._status()[0], "", "uuid"),
                 (dict(self._status()[0], MessageStatus="exploded"), "uuid=" + "a" * 32, "MessageStatus"),
                 (dict(self._status()[0], ErrorCode="x1"), "uuid=" + "a" * 32, "ErrorCode"),
-                (dict(self._status()[0], To="+3361\x00"), "uuid=" + "a" * 32, "NUL"),
+                (dict(self._status()[0], AccountSid=ACCOUNT_SID + "\x00"), "uuid=" + "a" * 32, "NUL"),
             ):
                 response = self._post(self.gateway, "status", form, query)
                 self.assertEqual(response.status_code, 400, (form, query))

@@ -224,7 +224,9 @@ class TwilioClient(SmsProvider):
 
     @staticmethod
     def _error_text(payload):
-        message = payload.get("message") or payload.get("detail") or payload.get("title") or "no reason given"
+        message = payload.get("message") or payload.get("title") or "no reason given"
+        if payload.get("detail") and payload["detail"] != message:
+            message = f"{message}: {payload['detail']}"
         code = payload.get("code")
         for item in payload.get("validation") or ():  # Prism and validating proxies name the field
             if isinstance(item, dict) and item.get("message"):
