@@ -3,7 +3,13 @@ import logging
 from odoo import http
 from odoo.http import request
 
-from ..tools.providers.twilio import SIGNATURE_HEADER, callback_params, parse_inbound, parse_status_callback, verify_signature
+from ..tools.providers.twilio import (
+    SIGNATURE_HEADER,
+    callback_params,
+    parse_inbound,
+    parse_status_callback,
+    verify_signature,
+)
 from .main import apply_inbound_keyword
 
 _logger = logging.getLogger(__name__)
@@ -72,7 +78,8 @@ class SmsTwilioController(http.Controller):
     @staticmethod
     def _params():
         httprequest = request.httprequest
-        return callback_params(httprequest.query_string.decode("utf-8", "replace"), httprequest.form.to_dict(flat=False))
+        query = httprequest.query_string.decode("utf-8", "replace")
+        return callback_params(query, httprequest.form.to_dict(flat=False))
 
     @staticmethod
     def _verified_gateway(gateway_id, kind):

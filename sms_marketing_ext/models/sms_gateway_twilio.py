@@ -43,7 +43,8 @@ class SmsGatewayTwilio(models.Model):
         "unless an API key is set.",
     )
     twilio_api_key_sid = fields.Char(
-        "API key SID", tracking=True, help="Optional: SK... An API key authenticates our calls instead of the auth token.",
+        "API key SID", tracking=True,
+        help="Optional: SK... An API key authenticates our calls instead of the auth token.",
     )
     twilio_api_key_secret = fields.Char("API key secret", copy=False, groups=ADMIN_GROUP)
     twilio_from = fields.Char(

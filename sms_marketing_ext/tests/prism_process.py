@@ -29,7 +29,7 @@ PRISM = os.path.join(NPM_DIR, "node_modules", ".bin", "prism")
 SPEC_DIR = os.path.join(NPM_DIR, "node_modules", "@twilio-alpha", "mcp", "twilio-oai", "spec", "json")
 API_SPEC = os.path.join(SPEC_DIR, "twilio_api_v2010.json")
 PRICING_SPEC = os.path.join(SPEC_DIR, "twilio_pricing_v1.json")
-# "[HTTP SERVER] post /2010-04-01/Accounts/AC.../Messages.json ℹ  info      Request received"
+# "[HTTP SERVER] post /2010-04-01/Accounts/AC.../Messages.json (info sign)  info      Request received"
 RECEIVED_RE = re.compile(r"\[HTTP SERVER\] (\w+) (\S+) \S+\s+info\s+Request received")
 
 

@@ -28,6 +28,7 @@ from .prism_process import API_SPEC, PRICING_SPEC, PrismProcess
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-test-auth-token"  # noqa: S105 - the test account's throw-away token
 OTHER_TOKEN = "another-account-token"  # noqa: S105
+B_TOKEN = "company-b-token"  # noqa: S105
 SM_SID = "SM" + "b" * 32
 # Twilio's documented example of X-Twilio-Signature (twilio.com/docs/usage/security).
 DOC_TOKEN = "12345"  # noqa: S105
@@ -91,10 +92,10 @@ class _FakeTwilioHandler(http.server.BaseHTTPRequestHandler):
     """Answers like Twilio to bad credentials (mode "unauthorized"), or takes the request and
     answers too late (mode "slow"): what Prism, which keeps to the spec's examples, cannot do."""
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._answer()
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.server.posts.append(self.path)
         self._answer()
@@ -111,8 +112,8 @@ class _FakeTwilioHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-        except OSError:  # the client gave up (timeout)
-            pass
+        except OSError as exc:  # the client gave up (timeout): what this mode is for
+            self.server.aborted.append(exc)
 
     def log_message(self, *_args):
         pass
@@ -250,7 +251,7 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
 
     def test_bad_credentials_clear_message(self):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeTwilioHandler)
-        server.mode, server.posts = "unauthorized", []
+        server.mode, server.posts, server.aborted = "unauthorized", [], []
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         self.addCleanup(server.server_close)
@@ -269,7 +270,7 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         """Twilio takes the message but its answer comes after our timeout: the trace waits as
         outcome unknown; later cron runs do not send it again."""
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeTwilioHandler)
-        server.mode, server.posts = "slow", []
+        server.mode, server.posts, server.aborted = "slow", [], []
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         self.addCleanup(server.server_close)
@@ -324,7 +325,7 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
                                         twilio_auth_token=OTHER_TOKEN))
         cls.company_b = cls.env["res.company"].create({"name": "Company B"})
         cls.gateway_b = Gateway.create(dict(common, name="Twilio B", twilio_account_sid="AC" + "e" * 32,
-                                            twilio_auth_token="company-b-token", company_id=cls.company_b.id))
+                                            twilio_auth_token=B_TOKEN, company_id=cls.company_b.id))
         cls.mailing = cls.env["mailing.mailing"].create({
             "subject": "Twilio", "mailing_type": "sms", "body_plaintext": "Hi", "sms_gateway_id": cls.gateway.id,
             "mailing_model_id": cls.env["ir.model"]._get_id("res.partner"),
@@ -486,11 +487,11 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
         # Company B's gateway, signed with B's token, for A's message: A's trace does not move.
         form, query = self._status("delivered", account="AC" + "e" * 32)
         with mute_logger("odoo.addons.sms_marketing_ext.controllers.twilio"):
-            self.assertEqual(self._post(self.gateway_b, "status", form, query, token="company-b-token").status_code,
+            self.assertEqual(self._post(self.gateway_b, "status", form, query, token=B_TOKEN).status_code,
                              200)
             # B's token on A's route: refused.
             form_a, _query = self._status("delivered")
-            self.assertEqual(self._post(self.gateway, "status", form_a, query, token="company-b-token").status_code,
+            self.assertEqual(self._post(self.gateway, "status", form_a, query, token=B_TOKEN).status_code,
                              403)
         self.trace.invalidate_recordset()
         self.assertEqual(self.trace.trace_status, "pending")

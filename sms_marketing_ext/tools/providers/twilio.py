@@ -346,7 +346,8 @@ class TwilioClient(SmsProvider):
 
 def callback_params(query_string, form):
     """The parameters of a callback: our query string's (``uuid``) and the posted form's, as lists."""
-    params = {name: list(values) for name, values in urllib.parse.parse_qs(query_string, keep_blank_values=True).items()}
+    parsed = urllib.parse.parse_qs(query_string, keep_blank_values=True)
+    params = {name: list(values) for name, values in parsed.items()}
     for name, values in form.items():
         params.setdefault(name, []).extend(values)
     return params
