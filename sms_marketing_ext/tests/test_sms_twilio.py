@@ -15,7 +15,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tests import BaseCase, HttpCase, TransactionCase, tagged
+from odoo.tests import BaseCase, Form, HttpCase, TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
 
 from odoo.addons.mail.tests.common import mail_new_test_user
@@ -103,6 +103,8 @@ class _FakeTwilioHandler(http.server.BaseHTTPRequestHandler):
     def _answer(self):
         if self.server.mode == "slow":
             time.sleep(2.5)
+            body, status = b'{"sid": "SM' + b"c" * 32 + b'", "status": "queued"}', 201
+        elif self.server.mode == "refuse_after_first" and len(self.server.posts) == 1:
             body, status = b'{"sid": "SM' + b"c" * 32 + b'", "status": "queued"}', 201
         else:
             body, status = TWILIO_401, 401
@@ -266,6 +268,30 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         self.assertIn("AccountSid or AuthToken was incorrect", str(caught.exception))
         self.assertNotIn(AUTH_TOKEN, str(caught.exception))
 
+    def _fake_twilio(self, mode):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeTwilioHandler)
+        server.mode, server.posts, server.aborted = mode, [], []
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return server
+
+    def test_refusal_mid_batch_keeps_what_was_accepted(self):
+        """Twilio takes the first message, then refuses the credentials: the batch does not fail
+        as a whole (that would send the first one again), the rest waits."""
+        server = self._fake_twilio("refuse_after_first")
+        client = twilio.TwilioClient(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN, sender="+15005550006",
+                                     api_base=f"http://127.0.0.1:{server.server_address[1]}")
+        messages = [{"uuid": char * 32, "number": "+33612345678", "content": "Hi"} for char in "abc"]
+        with mute_logger("odoo.addons.sms_marketing_ext.tools.providers.twilio"):
+            results = client.send(messages)
+        self.assertEqual([result["state"] for result in results], ["accepted", "server_error", "server_error"])
+        self.assertEqual(results[0]["provider_ref"], "SM" + "c" * 32)
+        self.assertEqual(len(server.posts), 2, "the third one is not tried after a refusal")
+        with self.assertRaises(GatewayAccessError):  # refused from the first message: the whole call
+            client.send(messages[1:])
+
     def test_lost_answer_is_never_resent(self):
         """Twilio takes the message but its answer comes after our timeout: the trace waits as
         outcome unknown; later cron runs do not send it again."""
@@ -295,6 +321,38 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         self.assertEqual(len(server.posts), 1, "sent once, never again blindly")
         self.assertTrue(trace.sms_unknown)
         self.assertEqual(trace.trace_status, "pending")
+
+    def test_form_configures_twilio_quickly(self):
+        """The gateway form: choosing Twilio shows its fields only; four values typed (name, Account
+        SID, auth token, From), then Test connection and Refresh work; the webhook URLs to copy."""
+        admin = self.user_sms_admin
+        with Form(self.env["sms.gateway"].with_user(admin)) as form:
+            form.name = "Twilio FR"
+            form.provider = "twilio"
+            for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from", "twilio_messaging_service_sid",
+                         "twilio_price_countries"):
+                self.assertFalse(form._get_modifier(name, "invisible"), name)
+            for name in ("base_url", "account_token", "kannel_sendsms_url", "kannel_username", "kannel_password"):
+                self.assertTrue(form._get_modifier(name, "invisible"), name)
+            self.assertTrue(form._get_modifier("twilio_account_sid", "required"))
+            self.assertEqual(form.twilio_api_base, "https://api.twilio.com")
+            form.twilio_account_sid = ACCOUNT_SID
+            form.twilio_auth_token = AUTH_TOKEN
+            form.twilio_from = "+15005550006"
+        gateway = form.record
+        gateway.write({"twilio_api_base": self.api.url, "twilio_pricing_base": self.pricing.url})
+        self.assertIn("0.05 credits available", gateway.with_user(admin).action_test_connection()["params"]["message"])
+        gateway.with_user(admin).action_refresh_balance()
+        self.assertEqual(gateway.price_ids.mapped("country_code"), ["FR"], "the company's country by default")
+        self.assertEqual(gateway.with_user(admin).twilio_status_url,
+                         f"http://127.0.0.1:8069/sms_marketing_ext/twilio/{gateway.id}/status")
+        with Form(self.env["sms.gateway"].with_user(admin)) as form:
+            form.name = "Kannel"
+            form.provider = "kannel"
+            form.kannel_sendsms_url = "http://127.0.0.1:9"
+            form.kannel_username = "u"
+            self.assertTrue(form._get_modifier("twilio_account_sid", "invisible"))
+            self.assertFalse(form._get_modifier("twilio_account_sid", "required"))
 
     def test_configuration_checked(self):
         for vals in ({"twilio_account_sid": "AC123"}, {"twilio_api_key_sid": "SKnope"},

@@ -34,6 +34,7 @@ from .base import (
     Capabilities,
     GatewayAccessError,
     GatewayConfigurationError,
+    GatewayError,
     GatewayInsufficientCreditError,
     GatewayResponseError,
     GatewayTransientError,
@@ -208,11 +209,14 @@ class TwilioClient(SmsProvider):
                                         status_code=response.status_code, url=url)
         try:
             payload = response.json()
-        except ValueError as exc:
-            raise GatewayResponseError(
-                message=f"{url} answered HTTP {response.status_code} without JSON: is it Twilio's API?") from exc
+        except ValueError:
+            payload = None
         if not isinstance(payload, dict):
-            raise GatewayResponseError(message=f"{url} answered a JSON {type(payload).__name__}, not an object")
+            error = GatewayResponseError(
+                message=f"{url} answered HTTP {response.status_code} without a JSON object: is it Twilio's API?")
+            # A 2xx answer we cannot read: the call may have done its work (a message created).
+            error.maybe_sent = 200 <= response.status_code < 300
+            raise error
         if response.status_code in (401, 403):
             raise GatewayAccessError(message=f"Twilio refused the credentials: {self._error_text(payload)}")
         if response.status_code >= 400:
@@ -313,17 +317,25 @@ class TwilioClient(SmsProvider):
                 raise
             _logger.warning("Twilio: %s (message %s)", error, message["uuid"])
             return dict(result, state="unknown" if error.maybe_sent else "server_error")
-        except GatewayValidationError as error:
+        except GatewayError as error:
             code = getattr(error, "code", "")
-            if code in WRONG_NUMBER_ERRORS:
+            if isinstance(error, GatewayValidationError) and code in WRONG_NUMBER_ERRORS:
                 return dict(result, state="wrong_number_format")
-            if code in INVALID_SENDER_ERRORS:
+            if isinstance(error, GatewayValidationError) and code in INVALID_SENDER_ERRORS:
                 return dict(result, state="invalid_sender")
             if code == "21608" or getattr(error, "status_code", None) == 402:
                 if first:
                     raise GatewayInsufficientCreditError(message=error.message) from error
                 return dict(result, state="insufficient_credit")
-            raise
+            if getattr(error, "maybe_sent", False):
+                _logger.warning("Twilio: %s (message %s)", error, message["uuid"])
+                return dict(result, state="unknown")
+            if first:
+                raise
+            # Twilio refused this call (it created no message), after accepting the ones before:
+            # failing the whole batch would send those again. This one waits for a later batch.
+            _logger.warning("Twilio refused message %s: %s", message["uuid"], error)
+            return dict(result, state="server_error")
         sid = payload.get("sid")
         if not isinstance(sid, str) or not MESSAGE_SID_RE.match(sid):
             # Twilio took the call (2xx) but we cannot tell which message it made: never resend.
