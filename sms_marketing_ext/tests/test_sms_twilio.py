@@ -360,6 +360,11 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
                      {"twilio_api_base": "ftp://x"}, {"twilio_callback_base_url": "erp.example.com"}):
             with self.assertRaises(ValidationError, msg=vals), self.env.cr.savepoint():
                 self.gateway.write(vals)
+        # An API key authenticates the calls instead of the auth token (which still checks signatures).
+        self.gateway.write({"twilio_api_key_sid": "SK" + "2" * 32, "twilio_api_key_secret": "key-secret"})
+        with self.gateway._get_api() as client:
+            self.assertEqual(client.session.auth, ("SK" + "2" * 32, "key-secret"))
+            self.assertEqual(client.check_connection(), 0.05, "Prism takes the API key's Basic credentials")
         # The auth token is for SMS administrators only.
         with self.assertRaises(AccessError):
             self.gateway.with_user(self.user_marketing).read(["twilio_auth_token"])
