@@ -6,6 +6,7 @@ webhooks (status callbacks, inbound, OptOutType) through our routes.
 Prism answers the spec's examples and keeps no state: delivery reports and inbound messages are
 posted to our routes as Twilio does, signed as Twilio signs."""
 
+import doctest
 import http.server
 import threading
 import time
@@ -44,6 +45,11 @@ TWILIO_401 = (b'{"code": 20003, "detail": "Your AccountSid or AuthToken was inco
 @tagged("post_install", "-at_install")
 class TestSmsTwilioSignature(BaseCase):
     """X-Twilio-Signature as Twilio computes it."""
+
+    def test_module_examples(self):
+        result = doctest.testmod(twilio)
+        self.assertEqual(result.failed, 0)
+        self.assertGreater(result.attempted, 0)
 
     def test_documented_example(self):
         self.assertEqual(twilio.signature(DOC_TOKEN, DOC_URL, DOC_PARAMS), DOC_SIGNATURE)

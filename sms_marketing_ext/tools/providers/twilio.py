@@ -68,8 +68,6 @@ REJECTED_ERRORS = frozenset({
 WRONG_NUMBER_ERRORS = frozenset({"21211", "21214", "21217", "21219", "21401", "21407", "21408", "21421", "21610",
                                  "21612", "21614"})
 INVALID_SENDER_ERRORS = frozenset({"21212", "21606", "21659", "21660", "21703", "21704", "21705"})
-NO_CREDIT_ERRORS = frozenset({"20003", "21608"})  # 20003 also "permission denied": see _send_one
-ACCESS_ERRORS = frozenset({"20003", "20005", "20008"})
 OPT_OUT_TYPES = {"STOP": "stop", "START": "start"}
 
 
@@ -323,7 +321,9 @@ class TwilioClient(SmsProvider):
                 return dict(result, state="wrong_number_format")
             if isinstance(error, GatewayValidationError) and code in INVALID_SENDER_ERRORS:
                 return dict(result, state="invalid_sender")
-            if code == "21608" or getattr(error, "status_code", None) == 402:
+            # Twilio suspends an account out of funds (its calls are refused with 401/403: an
+            # access error); a compatible service may answer 402 Payment Required per message.
+            if getattr(error, "status_code", None) == 402:
                 if first:
                     raise GatewayInsufficientCreditError(message=error.message) from error
                 return dict(result, state="insufficient_credit")
