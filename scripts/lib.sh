@@ -271,6 +271,32 @@ ensure_kannel() {
         || die "Kannel (bearerbox, smsbox, fakesmsc) is needed for the Kannel tests and could not be installed."
 }
 
+# Prism (Stoplight's OpenAPI mock and request validator) and Twilio's published OpenAPI
+# description (twilio-oai's spec/json, shipped by @twilio-alpha/mcp) for the Twilio provider's
+# tests, installed with npm into a cache folder outside the repository (SMS_EXT_NPM_DIR, exported
+# for the tests). Pinned versions; installed only when missing.
+PRISM_VERSION="5.16.0"
+TWILIO_OAI_PACKAGE="@twilio-alpha/mcp@0.7.0"
+export SMS_EXT_NPM_DIR="${SMS_EXT_NPM_DIR:-/opt/sms-ext-npm}"
+ensure_prism() {
+    local spec="$SMS_EXT_NPM_DIR/node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json"
+    local prism="$SMS_EXT_NPM_DIR/node_modules/.bin/prism"
+    if [[ -x "$prism" && -f "$spec" && -f "$SMS_EXT_NPM_DIR/.versions" \
+          && "$(cat "$SMS_EXT_NPM_DIR/.versions")" == "$PRISM_VERSION $TWILIO_OAI_PACKAGE" ]]; then
+        return 0
+    fi
+    command -v npm >/dev/null || ensure_system_packages nodejs npm
+    command -v npm >/dev/null || die "npm is needed to install Prism for the Twilio tests and could not be installed."
+    mkdir -p "$SMS_EXT_NPM_DIR" || die "cannot create $SMS_EXT_NPM_DIR (set SMS_EXT_NPM_DIR to a writable folder)"
+    log "installing @stoplight/prism-cli@$PRISM_VERSION and $TWILIO_OAI_PACKAGE (Twilio's OpenAPI files) into $SMS_EXT_NPM_DIR"
+    npm install --no-audit --no-fund --loglevel=error --prefix "$SMS_EXT_NPM_DIR" \
+        "@stoplight/prism-cli@$PRISM_VERSION" "$TWILIO_OAI_PACKAGE" >/dev/null \
+        || die "npm could not install Prism and Twilio's OpenAPI description (needed by the Twilio tests)."
+    [[ -x "$prism" && -f "$spec" ]] \
+        || die "Prism or Twilio's OpenAPI description is missing from $SMS_EXT_NPM_DIR after npm install."
+    echo "$PRISM_VERSION $TWILIO_OAI_PACKAGE" > "$SMS_EXT_NPM_DIR/.versions"
+}
+
 # The local SMS gateway (gateway/), started in the background for the demo database; it
 # stops with the shell that started it. Configures the demo gateway record when the addon has
 # one (sms.gateway) so that mailings sent from the demo go to it.

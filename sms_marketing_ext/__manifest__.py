@@ -25,6 +25,7 @@
         "views/sms_sender_views.xml",
         "views/sms_gateway_views.xml",
         "views/sms_gateway_kannel_views.xml",
+        "views/sms_gateway_twilio_views.xml",
         "views/mailing_mailing_views.xml",
         "views/res_config_settings_views.xml",
         "views/link_tracker_click_views.xml",

@@ -19,8 +19,10 @@ _logger = logging.getLogger(__name__)
 
 def apply_inbound_keyword(gateway, inbound):
     """Apply a STOP or START reply (``inbound``: ``{"from", "to", "body", "at"}``) received through
-    ``gateway``, whatever the provider; return ``(answer payload, HTTP status)``."""
-    keyword = classify_inbound(inbound["body"])
+    ``gateway``, whatever the provider; return ``(answer payload, HTTP status)``. A provider that
+    recognised the keyword itself says so in ``inbound["keyword"]`` (Twilio's ``OptOutType``), one
+    that identifies its messages gives ``inbound["message_id"]`` (a retried call is applied once)."""
+    keyword = inbound.get("keyword") or classify_inbound(inbound["body"])
     if keyword is None:
         _logger.info("SMS gateway %s: inbound message from %s ignored (no keyword)", gateway.id, inbound["from"])
         return {"ok": True, "action": None}, 200
@@ -29,7 +31,7 @@ def apply_inbound_keyword(gateway, inbound):
         _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway.id, keyword, inbound["from"])
         return {"ok": False, "error": "'from' is not a phone number in international format"}, 400
     key, ignored = request.env["sms.consent.event"].sudo()._sms_reply_check(
-        number, keyword, inbound["to"], inbound["body"], inbound["at"]
+        number, keyword, inbound["to"], inbound["body"], inbound["at"], message_id=inbound.get("message_id")
     )
     if ignored:
         _logger.info("SMS gateway %s: inbound %s from %s dated %s not applied (%s)",

@@ -62,7 +62,7 @@ class MailingMailingDeliveryResults(models.Model):
         prices = gateway._price_table()
         local_prices = not gateway._get_capabilities().prices
         rows = {"id": [], "status": [], "failure": [], "reason": [], "credits": [], "next": [], "attempts": [],
-                "unknown": [], "parts": []}
+                "unknown": [], "parts": [], "ref": []}
         spent = 0.0
         lost_reason = reason
         for message in batch:
@@ -98,7 +98,8 @@ class MailingMailingDeliveryResults(models.Model):
             for key, value in (("id", message.trace_id), ("status", status), ("failure", failure or None),
                                ("reason", reason), ("credits", charged), ("next", next_attempt),
                                ("attempts", message.attempts + 1), ("parts", message.parts),
-                               ("unknown", state == sms_delivery.UNKNOWN_STATE)):
+                               ("unknown", state == sms_delivery.UNKNOWN_STATE),
+                               ("ref", result.get("provider_ref") or None)):
                 rows[key].append(value)
         self.env.cr.execute(SQL(
             """
@@ -112,18 +113,19 @@ class MailingMailingDeliveryResults(models.Model):
                    sms_attempts = r.attempts,
                    sms_gateway_id = %(gateway)s,
                    sms_unknown = r.unknown AND t.sms_report_date IS NULL,
+                   sms_provider_ref = COALESCE(r.ref, t.sms_provider_ref),
                    sent_datetime = CASE WHEN r.status = 'pending' THEN COALESCE(t.sent_datetime, %(now)s)
                                         ELSE t.sent_datetime END,
                    write_date = %(now)s
               FROM unnest(%(ids)s::int[], %(status)s::varchar[], %(failure)s::varchar[], %(reason)s::text[],
                           %(credits)s::numeric[], %(next)s::timestamp[], %(attempts)s::int[], %(parts)s::int[],
-                          %(unknown)s::bool[])
-                   AS r(id, status, failure, reason, credits, next, attempts, parts, unknown)
+                          %(unknown)s::bool[], %(ref)s::varchar[])
+                   AS r(id, status, failure, reason, credits, next, attempts, parts, unknown, ref)
              WHERE t.id = r.id
             """,
             now=now, ids=rows["id"], status=rows["status"], failure=rows["failure"], reason=rows["reason"],
             credits=rows["credits"], next=rows["next"], attempts=rows["attempts"], parts=rows["parts"],
-            gateway=gateway.id, unknown=rows["unknown"],
+            gateway=gateway.id, unknown=rows["unknown"], ref=rows["ref"],
         ))
         self.env["mailing.trace"].invalidate_model()
         ledger.spend(gateway.id, spent)

@@ -34,6 +34,10 @@ class MailingTrace(models.Model):
         "sms.gateway", "Sent through", readonly=True, ondelete="set null",
         help="The gateway that answered the send call of this message; only its reports apply.",
     )
+    sms_provider_ref = fields.Char(
+        "Provider message id", readonly=True, copy=False,
+        help="The operator's own id of the message (Twilio's message SID), for its support and console.",
+    )
     sms_unknown = fields.Boolean(
         "Outcome unknown", readonly=True, copy=False,
         help="The gateway's answer to the send was lost and its provider cannot de-duplicate: the message is "

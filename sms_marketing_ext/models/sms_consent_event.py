@@ -99,19 +99,22 @@ class SmsConsentEvent(models.Model):
     # ------------------------------------------------------------
 
     @api.model
-    def _sms_reply_check(self, number, keyword, to, body, at):
+    def _sms_reply_check(self, number, keyword, to, body, at, message_id=None):
         """Whether a STOP or START reply of ``number`` dated ``at`` (naive UTC) is to be applied.
 
         Replies are ordered by their date, not by their arrival: a START dated before the latest
         opt-out of the number (from any source) changes nothing; a STOP dated before the person's
         latest opt-in (reply or opt-out link: a user lifting the blacklist never voids the
         person's own STOP) changes nothing. A callback already applied (same number, recipient,
-        text and date) is not applied again. Concurrent replies of a number are serialised.
+        text and date, or same ``message_id`` of the provider) is not applied again. Concurrent
+        replies of a number are serialised.
 
         :return: ``(key, None)`` to apply with ``key`` the message's identity, else
             ``(key, why)`` with ``why`` in ``"replayed"``, ``"outdated"``.
         """
-        key = inbound_key(number, to, body, at.isoformat())
+        # A provider's own message id identifies a message better than its date of arrival.
+        key = inbound_key(number, to, f"id:{message_id}", "") if message_id else inbound_key(
+            number, to, body, at.isoformat())
         self.env.flush_all()
         self.env.cr.execute(SQL("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", f"sms.consent:{number}"))
         if self.sudo().search_count([("message_key", "=", key)], limit=1):

@@ -30,5 +30,6 @@ from . import test_sms_sender_tools
 from . import test_sms_settle
 from . import test_sms_statistics
 from . import test_sms_tools_doctests
+from . import test_sms_twilio
 from . import test_sms_webhooks
 from . import test_ui_tours
