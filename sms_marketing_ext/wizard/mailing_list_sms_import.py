@@ -268,10 +268,10 @@ class MailingListSmsImport(models.TransientModel):
 
     def _normalise_number(self, raw, region, countries):
         """Return (E.164 number, calling code, rejection reason), by the rule of stock's phone_sanitized."""
-        phone = sms_phone.normalize(raw, region)
+        phone, not_mobile = sms_phone.normalize_sms(raw, region)  # one parse for both rules
         if phone.number:
             # A landline (or other line that cannot receive SMS) would be charged and never delivered.
-            if sms_phone.normalize(raw, region, rule=sms_phone.MOBILE).reason == sms_phone.NOT_MOBILE:
+            if not_mobile:
                 return None, None, _("not a mobile number: a landline cannot receive SMS")
             return phone.number, phone.country_code, None
         if phone.reason == sms_phone.NOT_A_NUMBER:
