@@ -132,7 +132,7 @@ class TestSmsPhone(BaseCase):
         """The one-parse shortcut of the imports gives exactly what the two rules give, on written
         forms, random digits and numbers of many countries, mobile and fixed, in many regions."""
         rng = random.Random(20261204)  # noqa: S311 (a reproducible sample, not a secret)
-        values = list(WRITTEN) + [" +33 6 12 34 56 78 ", "+ 33 1 23 45 67 89", "\t0612345678", "0033612345678"]
+        values = [*WRITTEN, " +33 6 12 34 56 78 ", "+ 33 1 23 45 67 89", "\t0612345678", "0033612345678"]
         for _index in range(1500):
             digits = "".join(rng.choice("0123456789") for _digit in range(rng.randint(3, 15)))
             values.append(rng.choice(["", "+", "00", "0", "+1 ", " +33", "+44 7", "+39 3", "06", "01"]) + digits)

@@ -146,9 +146,10 @@ def neutralise_cell(value):
     return value
 
 
-def write_csv(stream, header, rows, lineterminator="\r\n"):
+def write_csv(stream, header, rows, lineterminator="\r\n", delimiter=","):
     """Write ``header`` and ``rows`` (iterables of cells) as CSV text to ``stream``, every cell
-    through :func:`neutralise_cell`. Rows are consumed one at a time (a generator stays a stream).
+    through :func:`neutralise_cell`, separated by ``delimiter``; no header row when ``header`` is
+    None. Rows are consumed one at a time (a generator stays a stream).
 
     >>> out = io.StringIO()
     >>> write_csv(out, ["number", "note"], [("+33612345678", '=HYPERLINK("http://x")')], chr(10))
@@ -156,8 +157,9 @@ def write_csv(stream, header, rows, lineterminator="\r\n"):
     number,note
     '+33612345678,"'=HYPERLINK(""http://x"")"
     """
-    writer = csv.writer(stream, lineterminator=lineterminator)
-    writer.writerow([neutralise_cell(cell) for cell in header])
+    writer = csv.writer(stream, lineterminator=lineterminator, delimiter=delimiter)
+    if header is not None:
+        writer.writerow([neutralise_cell(cell) for cell in header])
     for row in rows:
         writer.writerow([neutralise_cell(cell) for cell in row])
 
@@ -172,7 +174,8 @@ class NumberFile:
         ``no_numbers`` while iterating.
 
     Attributes: ``encoding``, ``delimiter``, ``header`` (cells of the header row, None without one),
-    ``columns`` (role -> index of the columns found), ``line_total`` (physical lines) and
+    ``columns`` (role -> index of the columns found), ``width`` (the number of columns: the
+    header's, else the widest line of the sample), ``line_total`` (physical lines) and
     ``blank_count`` (blank lines met by the last iteration).
     """
 
@@ -184,7 +187,7 @@ class NumberFile:
         self.encoding = self._detect_encoding(max_lines)
         sample = list(itertools.islice((line for line in self._open(None) if line.strip()), SNIFF_LINES))
         self.delimiter = _detect_delimiter(sample)
-        self.header, self.columns = _detect_columns(sample, self.delimiter)
+        self.header, self.columns, self.width = _detect_columns(sample, self.delimiter)
         self.blank_count = 0
 
     # ------------------------------------------------------------------
@@ -317,7 +320,8 @@ def _detect_delimiter(sample_lines):
 
 
 def _detect_columns(sample_lines, delimiter):
-    """Return (header cells or None, {role: column index}) from the first non-blank lines.
+    """Return (header cells or None, {role: column index}, number of columns) from the first
+    non-blank lines.
 
     A first row naming a number column is a header (its name, country and reason columns are
     found too). A first row naming only other columns names no number column. Otherwise a first
@@ -340,20 +344,22 @@ def _detect_columns(sample_lines, delimiter):
         index = next((idx for idx, key in enumerate(keys) if key in names), None)
         if index is not None:
             named[role] = index
+    width = max(len(cells) for cells in sample)
     if NUMBER in named:
-        return sample[0], named
+        return sample[0], named, len(sample[0])
     if named:
         raise NumberFileError(NO_NUMBER_COLUMN, header=sample[0])
     has_header = not any(char.isdigit() for cell in sample[0] for char in cell)
     data = sample[1:] if has_header else sample
     header = sample[0] if has_header else None
-    width = max(len(cells) for cells in sample)
+    if header is not None:
+        width = len(header)
     if width == 1:
-        return header, {NUMBER: 0}
+        return header, {NUMBER: 0}, width
     scores = [
         sum(1 for cells in data if idx < len(cells) and _PHONE_LOOKING.fullmatch(cells[idx])) for idx in range(width)
     ]
     best = max(scores)
     if not best or best * 2 < len(data):
         raise NumberFileError(NO_NUMBER_COLUMN, header=header)
-    return header, {NUMBER: scores.index(best)}
+    return header, {NUMBER: scores.index(best)}, width

@@ -11,6 +11,7 @@ the whole file: a file of a million lines imports in flat memory.
 
 import base64
 import io
+import json
 import logging
 import time
 
@@ -50,6 +51,10 @@ class _Analysis:
         self.number_count = 0  # distinct valid numbers
         self.subscribed_count = 0
         self.blacklisted_count = 0
+        # The file's layout, for the rejected lines written back in it.
+        self.delimiter = ","
+        self.header = None
+        self.width = 1
 
     def counts(self):
         return {
@@ -171,6 +176,7 @@ class MailingListSmsImport(models.TransientModel):
             raise UserError(_("Choose a file to import: a .csv or .txt file with one phone number per line."))
         numbers = self._number_file_open(base64.b64decode(self.file_data), max_lines=MAX_LINES)
         analysis = _Analysis()
+        analysis.delimiter, analysis.header, analysis.width = numbers.delimiter, numbers.header, numbers.width
         self._create_tables()
         try:
             self._load_rows(numbers, analysis)
@@ -187,7 +193,7 @@ class MailingListSmsImport(models.TransientModel):
             SQL(
                 """CREATE TEMPORARY TABLE %s (
                        line int4 NOT NULL, value varchar, name varchar, country_id int4, country_code varchar,
-                       number varchar, reason varchar
+                       number varchar, reason varchar, cells varchar
                    ) ON COMMIT DROP""",
                 SQL.identifier(ROWS_TABLE),
             )
@@ -196,9 +202,9 @@ class MailingListSmsImport(models.TransientModel):
     def _insert_rows(self, columns):
         self.env.cr.execute(
             SQL(
-                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason)
+                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason, cells)
                    SELECT * FROM unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::int4[], %s::varchar[],
-                                        %s::varchar[], %s::varchar[])""",
+                                        %s::varchar[], %s::varchar[], %s::varchar[])""",
                 SQL.identifier(ROWS_TABLE),
                 *columns,
             )
@@ -212,11 +218,13 @@ class MailingListSmsImport(models.TransientModel):
         unknown_country = _("unknown country “%s”")
         empty = _("empty number")
         cache = {}
-        columns = [[] for _index in range(7)]
-        lines, values, names, country_ids, country_codes, results, reasons = columns
+        columns = [[] for _index in range(8)]
+        lines, values, names, country_ids, country_codes, results, reasons, cells = columns
+        dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
         for row in numbers:
             analysis.row_count += 1
             lines.append(row.line)
+            cells.append(dumps(row.cells))  # every column, for the rejected lines' file
             values.append(row.number)
             names.append(row.name or None)
             number = reason = country_id = None
@@ -353,11 +361,21 @@ class MailingListSmsImport(models.TransientModel):
         self.env.cr.execute(SQL("%s LIMIT %s", self._rows_sql(rejected_only), limit))
         return self.env.cr.fetchall()
 
-    def _stream_rejected(self):
-        """The rejected lines (invalid and duplicates) in file order, as (line, value, reason),
-        fetched in chunks through a cursor of the transaction."""
+    def _stream_rejected(self, width):
+        """The rejected lines (invalid and duplicates) in file order, as their cells (padded to
+        ``width``) followed by the line number and the reason, fetched in chunks through a cursor
+        of the transaction."""
         cr = self.env.cr
-        cr.execute(SQL("DECLARE sms_list_import_rejected NO SCROLL CURSOR FOR %s", self._rows_sql(True)))
+        query = SQL(
+            """SELECT r.line, r.cells, r.number, r.reason, n.line
+                 FROM %(rows)s r
+            LEFT JOIN %(numbers)s n ON n.number = r.number
+                WHERE r.number IS NULL OR r.line <> n.line
+             ORDER BY r.line""",
+            rows=SQL.identifier(ROWS_TABLE),
+            numbers=SQL.identifier(NUMBERS_TABLE),
+        )
+        cr.execute(SQL("DECLARE sms_list_import_rejected NO SCROLL CURSOR FOR %s", query))
         duplicate_of = _("duplicate of line %s")
         try:
             while True:
@@ -365,8 +383,12 @@ class MailingListSmsImport(models.TransientModel):
                 chunk = cr.fetchall()
                 if not chunk:
                     break
-                for line, value, number, _name, _country, reason, first_line, _sub, _bl in chunk:
-                    yield line, value, reason if not number else duplicate_of % first_line
+                for line, cells_json, number, reason, first_line in chunk:
+                    cells = json.loads(cells_json)
+                    cells.extend([""] * (width - len(cells)))
+                    cells.append(line)
+                    cells.append(reason if not number else duplicate_of % first_line)
+                    yield cells
         finally:
             cr.execute(SQL("CLOSE sms_list_import_rejected"))
 
@@ -554,13 +576,21 @@ class MailingListSmsImport(models.TransientModel):
         return Markup("").join(parts)
 
     def _create_rejected_attachment(self, analysis, res_model, res_id):
-        """The rejected lines as a CSV attachment (cells neutralised against formulas), written
-        from the rows table chunk by chunk."""
+        """The rejected lines as a CSV attachment, written from the rows table chunk by chunk: every
+        column of the lines, in the file's separator, under its header row when it has one, then
+        the line number and the reason (so that the file, corrected, imports again); cells are
+        neutralised against formulas (the readers strip the guard)."""
         if not analysis.has_rejected:
             return self.env["ir.attachment"]
+        header = analysis.header
+        width = max(analysis.width, len(header) if header else 0)
+        if header is not None:
+            header = [*header, *[""] * (width - len(header)), "line", "reason"]
         buffer = io.BytesIO()
         text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
-        write_csv(text, ["line", "value", "reason"], self._stream_rejected(), lineterminator="\n")
+        write_csv(
+            text, header, self._stream_rejected(width), lineterminator="\n", delimiter=analysis.delimiter
+        )
         text.flush()
         base_name = (self.file_name or "numbers").rsplit(".", 1)[0]
         return self.env["ir.attachment"].create(
