@@ -410,6 +410,73 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
                 self.assertEqual([row.number for row in again], [cells[0] for cells in rejected])
                 self.assertEqual(expected[0][1], 'Bob; the "boss', "a separator inside a cell stays in it")
 
+    def test_preview_then_import_reads_the_file_once(self):
+        """The import after a preview starts from the lines the preview read (no phone parsed again),
+        but looks the database up again; a new file or country makes it read the file again."""
+        from ..tools import sms_phone
+
+        content = "number;name\n06 10 00 00 01;Ada\n06 10 00 00 02;Bob\nnope;Cy\n06 10 00 00 01;Dup\n"
+        wizard = self._wizard(content)
+        with patch.object(sms_phone, "normalize_sms", wraps=sms_phone.normalize_sms) as parse:
+            wizard.action_preview()
+            self.assertEqual(parse.call_count, 3, "one parse per distinct number")
+            self.assertTrue(wizard.staged_file)
+            self.assertEqual((wizard.new_count, wizard.blacklisted_count), (2, 0))
+            # Between the preview and the import, the number of Bob is blacklisted and subscribed.
+            self.env["phone.blacklist"].create({"number": "+33610000002"})
+            bob = self.env["mailing.contact"].create({"name": "Bob", "mobile": "+33610000002"})
+            self.mailing_list.contact_ids = [(4, bob.id)]
+            wizard.action_download_rejected()
+            wizard.action_import()
+            self.assertEqual(parse.call_count, 3, "the import parsed nothing again")
+        self.assertEqual(
+            self._counts(wizard),
+            {
+                "line_count": 4,
+                "new_count": 1,
+                "existing_count": 1,
+                "duplicate_count": 1,
+                "rejected_count": 1,
+                "blank_count": 0,
+                "blacklisted_count": 1,
+            },
+        )
+        self.assertEqual(self._list_numbers(), {"+33610000001", "+33610000002"})
+        self.assertEqual(
+            self._rejected_rows(wizard, delimiter=";"),
+            [["number", "name", "line", "reason"], ["nope", "Cy", "4", "not a phone number"],
+             ["06 10 00 00 01", "Dup", "5", "duplicate of line 2"]],
+        )
+        self.assertFalse(wizard.staged_file, "the import drops the staged lines")
+        self.env.cr.execute("SELECT count(*) FROM mailing_list_sms_import_staging WHERE wizard_id = %s", [wizard.id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+        # A new file after the preview: the import reads it, not the staged lines.
+        other = self.env["mailing.list"].create({"name": "Other"})
+        wizard = self._wizard("06 10 00 00 03\n", mailing_list=other)
+        wizard.action_preview()
+        wizard.action_back()
+        wizard.file_data = base64.b64encode(b"06 10 00 00 04\n06 10 00 00 05\n")
+        self.assertFalse(wizard.staged_file)
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(other), {"+33610000004", "+33610000005"})
+        # A new default country too.
+        third = self.env["mailing.list"].create({"name": "Third"})
+        wizard = self._wizard("0470 12 34 56\n", mailing_list=third)
+        wizard.action_preview()
+        self.assertEqual(wizard.rejected_count, 1, "not a French number")
+        wizard.country_id = self.be
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(third), {"+32470123456"})
+
+    def test_staged_lines_dropped_with_the_wizard(self):
+        wizard = self._wizard("06 10 00 00 01\n")
+        wizard.action_preview()
+        wizard_id = wizard.id
+        wizard.unlink()
+        self.env.cr.execute("SELECT count(*) FROM mailing_list_sms_import_staging WHERE wizard_id = %s", [wizard_id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
     def test_streamed_in_chunks(self):
         """Duplicates, rejected lines and existing contacts are found across the chunks the file is
         streamed in, and the rejected lines come out complete and in file order."""

@@ -1,12 +1,16 @@
 # Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Import phone numbers from a CSV or text file into a mailing list.
 
-Each action (preview, download of the rejected lines, import) reads the file once, as a stream:
-the numbers are normalised in Python (a bounded cache per distinct value and country) and sent in
-chunks to a temporary table; duplicates, existing contacts, numbers already in the list and the
-blacklist are then found with a few set-based SQL statements, and the contacts and subscriptions
-are inserted from that table. Python keeps a chunk, counters and the preview's first lines, never
-the whole file: a file of a million lines imports in flat memory.
+The file is read once, as a stream: the numbers are normalised in Python (one parse per line, a
+bounded cache per distinct value and country) and sent in chunks to a temporary table; duplicates,
+existing contacts, numbers already in the list and the blacklist are then found with a few
+set-based SQL statements, and the contacts and subscriptions are inserted from that table. Python
+keeps a chunk, counters and the preview's first lines, never the whole file.
+
+The preview keeps the lines it read in a staging table (one per wizard, dropped with it or by the
+import): the download of the rejected lines and the import start from them without reading the
+file again, and only look the database up again (contacts, list, blacklist may have changed).
+A new file or default country drops them.
 """
 
 import base64
@@ -37,6 +41,11 @@ COUNTRY_ALIASES = {"uk": "GB"}
 # of the file, and every distinct valid number with what the database knows of it.
 ROWS_TABLE = "sms_list_import_row"
 NUMBERS_TABLE = "sms_list_import_number"
+# The lines the preview read, for the import (unlogged: a cache of the file, rebuilt from it).
+STAGING_TABLE = "mailing_list_sms_import_staging"
+ROW_COLUMNS = ("line", "value", "name", "country_id", "country_code", "number", "reason", "cells")
+# What the wizard must read again in the file when it changes.
+FILE_FIELDS = ("file_data", "country_id")
 
 
 class _Analysis:
@@ -116,6 +125,36 @@ class MailingListSmsImport(models.TransientModel):
     created_count = fields.Integer("Contacts Created", readonly=True)
     preview_html = fields.Html("Preview", readonly=True)
     rejected_attachment_id = fields.Many2one("ir.attachment", string="Rejected Lines", readonly=True)
+    # The file's layout and counters when its lines are staged (by the preview), else empty.
+    staged_file = fields.Json(readonly=True, copy=False)
+
+    def init(self):
+        res = super().init()
+        self.env.cr.execute(
+            SQL(
+                """CREATE UNLOGGED TABLE IF NOT EXISTS %(staging)s (
+                       wizard_id int4 NOT NULL REFERENCES %(wizards)s (id) ON DELETE CASCADE,
+                       line int4 NOT NULL, value varchar, name varchar, country_id int4, country_code varchar,
+                       number varchar, reason varchar, cells varchar
+                   )""",
+                staging=SQL.identifier(STAGING_TABLE),
+                wizards=SQL.identifier(self._table),
+            )
+        )
+        self.env.cr.execute(
+            SQL("CREATE INDEX IF NOT EXISTS %s ON %s (wizard_id)", SQL.identifier(f"{STAGING_TABLE}_wizard_idx"),
+                SQL.identifier(STAGING_TABLE))
+        )
+        return res
+
+    def write(self, vals):
+        if any(name in vals for name in FILE_FIELDS) and any(self.mapped("staged_file")):
+            self._drop_staged()
+            vals = {**vals, "staged_file": False}
+        return super().write(vals)
+
+    def _drop_staged(self):
+        self.env.cr.execute(SQL("DELETE FROM %s WHERE wizard_id = ANY(%s)", SQL.identifier(STAGING_TABLE), self.ids))
 
     # ------------------------------------------------------------------
     # Actions
@@ -123,7 +162,7 @@ class MailingListSmsImport(models.TransientModel):
 
     def action_preview(self):
         self.ensure_one()
-        analysis = self._analyse()
+        analysis = self._analyse(stage=True)
         self.write({**analysis.counts(), "preview_html": self._preview_html(analysis), "state": "preview"})
         return self._action_reopen()
 
@@ -146,6 +185,9 @@ class MailingListSmsImport(models.TransientModel):
         started = time.perf_counter()
         analysis = self._analyse()
         created_count = self._bulk_import(analysis)
+        if self.staged_file:
+            self._drop_staged()
+            self.staged_file = False
         mailing_list = self.mailing_list_id
         attachment = self._create_rejected_attachment(analysis, "mailing.list", mailing_list.id)
         self.write(
@@ -170,8 +212,15 @@ class MailingListSmsImport(models.TransientModel):
     # Reading the file
     # ------------------------------------------------------------------
 
-    def _analyse(self):
-        """Read the file once into the temporary tables; return its :class:`_Analysis`."""
+    def _analyse(self, stage=False):
+        """Fill the temporary tables from the staged lines, else from the file (staged too when
+        ``stage``); return the :class:`_Analysis`."""
+        if self.staged_file:
+            analysis = _Analysis()
+            self._create_tables()
+            self._load_staged(analysis)
+            self._lookup_database(analysis)
+            return analysis
         if not self.file_data:
             raise UserError(_("Choose a file to import: a .csv or .txt file with one phone number per line."))
         numbers = self._number_file_open(base64.b64decode(self.file_data), max_lines=MAX_LINES)
@@ -183,8 +232,50 @@ class MailingListSmsImport(models.TransientModel):
         except NumberFileError as error:
             raise UserError(self._number_file_message(error)) from error
         analysis.blank_count = numbers.blank_count
+        if stage:
+            self._stage(analysis)
         self._lookup_database(analysis)
         return analysis
+
+    def _stage(self, analysis):
+        """Keep the lines of the rows table, and the file's layout and counters, for the next actions."""
+        self._drop_staged()
+        columns = SQL(", ").join(SQL.identifier(name) for name in ROW_COLUMNS)
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO %s (wizard_id, %s) SELECT %s, %s FROM %s",
+                SQL.identifier(STAGING_TABLE),
+                columns,
+                self.id,
+                columns,
+                SQL.identifier(ROWS_TABLE),
+            )
+        )
+        self.staged_file = {
+            "delimiter": analysis.delimiter,
+            "header": analysis.header,
+            "width": analysis.width,
+            "row_count": analysis.row_count,
+            "blank_count": analysis.blank_count,
+            "rejected_count": analysis.rejected_count,
+        }
+
+    def _load_staged(self, analysis):
+        staged = self.staged_file
+        analysis.delimiter, analysis.header, analysis.width = staged["delimiter"], staged["header"], staged["width"]
+        analysis.row_count, analysis.blank_count = staged["row_count"], staged["blank_count"]
+        analysis.rejected_count = staged["rejected_count"]
+        columns = SQL(", ").join(SQL.identifier(name) for name in ROW_COLUMNS)
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO %s (%s) SELECT %s FROM %s WHERE wizard_id = %s",
+                SQL.identifier(ROWS_TABLE),
+                columns,
+                columns,
+                SQL.identifier(STAGING_TABLE),
+                self.id,
+            )
+        )
 
     def _create_tables(self):
         cr = self.env.cr
