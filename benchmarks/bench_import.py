@@ -3,9 +3,11 @@
 For each size N a CSV file of N lines (the header included) is generated in the worker (a ``number;name`` header, French
 mobile numbers in national and international format; in every 50 lines one invalid number and one
 duplicate of an earlier line; in every 100 lines one number of an existing contact). Each size runs
-in a fresh process and a transaction that is rolled back; the wizard is created on a new list, then
-``action_preview()`` and ``action_import()`` are measured one after the other (wall time, peak RSS
-growth of the Odoo process, SQL queries).
+in a fresh process and a transaction that is rolled back; the wizard is created on a new list (the
+web client's save: not measured, its request body holds the base64 anyway), then ``action_preview()``
+and ``action_import()`` are measured one after the other as the web client's buttons call them, the
+caches emptied before each (as in a new request): wall time, peak RSS growth of the Odoo process,
+SQL queries. The import after the preview starts from the lines the preview staged, as in the UI.
 
 Usage (normally through benchmarks/run):
     python benchmarks/bench_import.py --db sms_ext_bench --sizes 100000 1000000

@@ -469,6 +469,22 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         wizard.action_import()
         self.assertEqual(self._list_numbers(third), {"+32470123456"})
 
+    def test_file_read_in_chunks(self):
+        """The file is read from the database in chunks, as b64decode reads the whole value: for
+        any chunk size, with line breaks in the base64 text (as base64.encodebytes writes it)."""
+        from ..wizard import mailing_list_sms_import as module
+
+        data = "".join(f"{french_mobile(index)};Nom {index} é\n" for index in range(300)).encode()
+        for encode in (base64.b64encode, base64.encodebytes):
+            wizard = self._wizard(b"x")
+            wizard.file_data = encode(data)
+            for chunk in (4, 8, 76, 1 << 22):
+                with self.subTest(encode=encode.__name__, chunk=chunk), patch.object(module, "FILE_CHUNK", chunk):
+                    self.assertEqual(wizard._file_bytes(), data)
+        wizard.file_data = base64.b64encode(data)[:-1]  # truncated
+        with self.assertRaises(ValueError):
+            wizard._file_bytes()
+
     def test_staged_lines_dropped_with_the_wizard(self):
         wizard = self._wizard("06 10 00 00 01\n")
         wizard.action_preview()
