@@ -167,7 +167,7 @@ def write_csv(stream, header, rows, lineterminator="\r\n", delimiter=","):
 class NumberFile:
     """An uploaded file of phone numbers, checked and sniffed; iterate it for its :class:`NumberRow`.
 
-    :param data: the file's bytes (str is read as UTF-8)
+    :param data: the file's bytes, or a bytearray (read in place, never copied); str is read as UTF-8
     :param max_lines: refuse longer files (``too_many_lines``); None: no limit
     :raise NumberFileError: ``empty``, ``spreadsheet``, ``binary``, ``too_many_lines`` or
         ``no_number_column`` on opening; ``bad_line``, ``unclosed_quote``, ``cell_too_long`` or
@@ -250,8 +250,7 @@ class NumberFile:
         return count + (0 if last == newline else 1)
 
     def _open(self, newline):
-        stream = io.BytesIO(self._data)  # shares the bytes, no copy
-        stream.seek(self._offset)
+        stream = io.BufferedReader(_BufferReader(self._data, self._offset))  # reads the buffer, no copy
         return io.TextIOWrapper(stream, encoding=self.encoding, newline=newline)
 
     # ------------------------------------------------------------------
@@ -298,6 +297,29 @@ class NumberFile:
             raise NumberFileError(BAD_LINE, line=reader.line_num, error=str(exc)) from exc
         if not found:
             raise NumberFileError(NO_NUMBERS)
+
+
+class _BufferReader(io.RawIOBase):
+    """A binary stream over ``buffer`` (bytes, bytearray) from ``offset``, without copying it
+    (io.BytesIO copies a bytearray)."""
+
+    def __init__(self, buffer, offset=0):
+        super().__init__()
+        self._view = memoryview(buffer)
+        self._pos = offset
+
+    def readable(self):
+        return True
+
+    def readinto(self, target):
+        size = min(len(target), len(self._view) - self._pos)
+        target[:size] = self._view[self._pos : self._pos + size]
+        self._pos += size
+        return size
+
+    def close(self):
+        self._view.release()
+        super().close()
 
 
 def _detect_delimiter(sample_lines):

@@ -242,7 +242,7 @@ class MailingListSmsImport(models.TransientModel):
         return analysis
 
     def _file_bytes(self):
-        """The uploaded file's bytes, read from its column in chunks and base64-decoded chunk by
+        """The uploaded file's bytes (a bytearray), read from its column in chunks and base64-decoded chunk by
         chunk, as ``base64.b64decode(self.file_data)`` but without ever holding the whole base64
         text (4/3 of the file) nor its transfer form (twice that): only the decoded bytes."""
         self.flush_recordset(["file_data"])
@@ -263,7 +263,7 @@ class MailingListSmsImport(models.TransientModel):
             carry = chunk[cut:]
         if carry:
             decoded += base64.b64decode(carry)  # raises on a truncated value, as b64decode does
-        return bytes(decoded)
+        return decoded  # a bytearray: NumberFile reads it in place (bytes() would copy the file)
 
     def _stage(self, analysis):
         """Keep the lines of the rows table, and the file's layout and counters, for the next actions."""
