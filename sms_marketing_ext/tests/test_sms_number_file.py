@@ -64,6 +64,23 @@ class TestSmsNumberFile(BaseCase):
         rows = [(row.number, row.name) for row in NumberFile(output.getvalue().encode())]
         self.assertEqual(rows, [("+33612345678", "=cmd|' /C calc'!A0"), ("-33612345679", "@SUM(1)")])
 
+    def test_write_in_the_input_layout(self):
+        """write_csv writes in any separator, without a header row when there is none; the width of
+        a file is its header's, else its widest sampled line."""
+        for delimiter in (",", ";", "\t"):
+            with self.subTest(delimiter=delimiter):
+                output = io.StringIO()
+                sms_number_file.write_csv(
+                    output, None, [("+33612345678", f"a{delimiter}b", "=1"), ("06 12", "", "")], "\n", delimiter
+                )
+                numbers = NumberFile(output.getvalue().encode())
+                self.assertEqual((numbers.delimiter, numbers.header, numbers.width), (delimiter, None, 3))
+                self.assertEqual(
+                    [row.cells for row in numbers], [["+33612345678", f"a{delimiter}b", "=1"], ["06 12", "", ""]]
+                )
+        self.assertEqual(NumberFile(b"phone;name\n0612345678;Ada;extra\n").width, 2)
+        self.assertEqual(NumberFile(b"0612345678\n0612345679;Ada;x\n").width, 3)
+
     def test_each_separator(self):
         for delimiter in (",", ";", "\t"):
             with self.subTest(delimiter=delimiter):

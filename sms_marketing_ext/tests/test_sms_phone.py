@@ -24,6 +24,7 @@ from ..tools.sms_phone import (
     VALID,
     Phone,
     normalize,
+    normalize_sms,
 )
 
 # Values as people write them, in the countries of the tests, for the comparison with stock.
@@ -126,3 +127,28 @@ class TestSmsPhone(BaseCase):
         self.assertEqual(normalize("+1 201 555 0123", rule=MOBILE).number, "+12015550123", "fixed line or mobile")
         self.assertEqual(normalize("+33 1 23 45 67 89", rule=MOBILE).reason, NOT_MOBILE)
         self.assertEqual(normalize("+33 6 12", rule=MOBILE).reason, NOT_POSSIBLE)
+
+    def test_normalize_sms_is_both_rules(self):
+        """The one-parse shortcut of the imports gives exactly what the two rules give, on written
+        forms, random digits and numbers of many countries, mobile and fixed, in many regions."""
+        rng = random.Random(20261204)  # noqa: S311 (a reproducible sample, not a secret)
+        values = [*WRITTEN, " +33 6 12 34 56 78 ", "+ 33 1 23 45 67 89", "\t0612345678", "0033612345678"]
+        for _index in range(1500):
+            digits = "".join(rng.choice("0123456789") for _digit in range(rng.randint(3, 15)))
+            values.append(rng.choice(["", "+", "00", "0", "+1 ", " +33", "+44 7", "+39 3", "06", "01"]) + digits)
+        for region in ("FR", "GB", "IT", "US", "DE", "BE", "CH"):
+            for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example:
+                    values.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL))
+                    values.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+        mobile = not_mobile = 0
+        for value, region in itertools.product(values, (*REGIONS, "fr")):
+            stock = normalize(value, region)
+            expected_not_mobile = bool(stock.number) and normalize(value, region, rule=MOBILE).reason == NOT_MOBILE
+            with self.subTest(value=value, region=region):
+                self.assertEqual(normalize_sms(value, region), (stock, expected_not_mobile))
+            mobile += bool(stock.number) and not expected_not_mobile
+            not_mobile += expected_not_mobile
+        self.assertGreater(mobile, 100, "the sample holds many mobile numbers")
+        self.assertGreater(not_mobile, 100, "and many valid numbers that are not mobile")

@@ -146,9 +146,10 @@ def neutralise_cell(value):
     return value
 
 
-def write_csv(stream, header, rows, lineterminator="\r\n"):
+def write_csv(stream, header, rows, lineterminator="\r\n", delimiter=","):
     """Write ``header`` and ``rows`` (iterables of cells) as CSV text to ``stream``, every cell
-    through :func:`neutralise_cell`. Rows are consumed one at a time (a generator stays a stream).
+    through :func:`neutralise_cell`, separated by ``delimiter``; no header row when ``header`` is
+    None. Rows are consumed one at a time (a generator stays a stream).
 
     >>> out = io.StringIO()
     >>> write_csv(out, ["number", "note"], [("+33612345678", '=HYPERLINK("http://x")')], chr(10))
@@ -156,8 +157,9 @@ def write_csv(stream, header, rows, lineterminator="\r\n"):
     number,note
     '+33612345678,"'=HYPERLINK(""http://x"")"
     """
-    writer = csv.writer(stream, lineterminator=lineterminator)
-    writer.writerow([neutralise_cell(cell) for cell in header])
+    writer = csv.writer(stream, lineterminator=lineterminator, delimiter=delimiter)
+    if header is not None:
+        writer.writerow([neutralise_cell(cell) for cell in header])
     for row in rows:
         writer.writerow([neutralise_cell(cell) for cell in row])
 
@@ -165,14 +167,15 @@ def write_csv(stream, header, rows, lineterminator="\r\n"):
 class NumberFile:
     """An uploaded file of phone numbers, checked and sniffed; iterate it for its :class:`NumberRow`.
 
-    :param data: the file's bytes (str is read as UTF-8)
+    :param data: the file's bytes, or a bytearray (read in place, never copied); str is read as UTF-8
     :param max_lines: refuse longer files (``too_many_lines``); None: no limit
     :raise NumberFileError: ``empty``, ``spreadsheet``, ``binary``, ``too_many_lines`` or
         ``no_number_column`` on opening; ``bad_line``, ``unclosed_quote``, ``cell_too_long`` or
         ``no_numbers`` while iterating.
 
     Attributes: ``encoding``, ``delimiter``, ``header`` (cells of the header row, None without one),
-    ``columns`` (role -> index of the columns found), ``line_total`` (physical lines) and
+    ``columns`` (role -> index of the columns found), ``width`` (the number of columns: the
+    header's, else the widest line of the sample), ``line_total`` (physical lines) and
     ``blank_count`` (blank lines met by the last iteration).
     """
 
@@ -184,7 +187,7 @@ class NumberFile:
         self.encoding = self._detect_encoding(max_lines)
         sample = list(itertools.islice((line for line in self._open(None) if line.strip()), SNIFF_LINES))
         self.delimiter = _detect_delimiter(sample)
-        self.header, self.columns = _detect_columns(sample, self.delimiter)
+        self.header, self.columns, self.width = _detect_columns(sample, self.delimiter)
         self.blank_count = 0
 
     # ------------------------------------------------------------------
@@ -247,8 +250,7 @@ class NumberFile:
         return count + (0 if last == newline else 1)
 
     def _open(self, newline):
-        stream = io.BytesIO(self._data)  # shares the bytes, no copy
-        stream.seek(self._offset)
+        stream = io.BufferedReader(_BufferReader(self._data, self._offset))  # reads the buffer, no copy
         return io.TextIOWrapper(stream, encoding=self.encoding, newline=newline)
 
     # ------------------------------------------------------------------
@@ -297,6 +299,29 @@ class NumberFile:
             raise NumberFileError(NO_NUMBERS)
 
 
+class _BufferReader(io.RawIOBase):
+    """A binary stream over ``buffer`` (bytes, bytearray) from ``offset``, without copying it
+    (io.BytesIO copies a bytearray)."""
+
+    def __init__(self, buffer, offset=0):
+        super().__init__()
+        self._view = memoryview(buffer)
+        self._pos = offset
+
+    def readable(self):
+        return True
+
+    def readinto(self, target):
+        size = min(len(target), len(self._view) - self._pos)
+        target[:size] = self._view[self._pos : self._pos + size]
+        self._pos += size
+        return size
+
+    def close(self):
+        self._view.release()
+        super().close()
+
+
 def _detect_delimiter(sample_lines):
     """The separator most lines of the sample have (tab, semicolon, comma; a comma for one column).
 
@@ -317,7 +342,8 @@ def _detect_delimiter(sample_lines):
 
 
 def _detect_columns(sample_lines, delimiter):
-    """Return (header cells or None, {role: column index}) from the first non-blank lines.
+    """Return (header cells or None, {role: column index}, number of columns) from the first
+    non-blank lines.
 
     A first row naming a number column is a header (its name, country and reason columns are
     found too). A first row naming only other columns names no number column. Otherwise a first
@@ -340,20 +366,22 @@ def _detect_columns(sample_lines, delimiter):
         index = next((idx for idx, key in enumerate(keys) if key in names), None)
         if index is not None:
             named[role] = index
+    width = max(len(cells) for cells in sample)
     if NUMBER in named:
-        return sample[0], named
+        return sample[0], named, len(sample[0])
     if named:
         raise NumberFileError(NO_NUMBER_COLUMN, header=sample[0])
     has_header = not any(char.isdigit() for cell in sample[0] for char in cell)
     data = sample[1:] if has_header else sample
     header = sample[0] if has_header else None
-    width = max(len(cells) for cells in sample)
+    if header is not None:
+        width = len(header)
     if width == 1:
-        return header, {NUMBER: 0}
+        return header, {NUMBER: 0}, width
     scores = [
         sum(1 for cells in data if idx < len(cells) and _PHONE_LOOKING.fullmatch(cells[idx])) for idx in range(width)
     ]
     best = max(scores)
     if not best or best * 2 < len(data):
         raise NumberFileError(NO_NUMBER_COLUMN, header=header)
-    return header, {NUMBER: scores.index(best)}
+    return header, {NUMBER: scores.index(best)}, width

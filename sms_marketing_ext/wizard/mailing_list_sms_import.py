@@ -1,16 +1,21 @@
 # Part of sms_marketing_ext. License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl).
 """Import phone numbers from a CSV or text file into a mailing list.
 
-Each action (preview, download of the rejected lines, import) reads the file once, as a stream:
-the numbers are normalised in Python (a bounded cache per distinct value and country) and sent in
-chunks to a temporary table; duplicates, existing contacts, numbers already in the list and the
-blacklist are then found with a few set-based SQL statements, and the contacts and subscriptions
-are inserted from that table. Python keeps a chunk, counters and the preview's first lines, never
-the whole file: a file of a million lines imports in flat memory.
+The file is read once, as a stream: the numbers are normalised in Python (one parse per line, a
+bounded cache per distinct value and country) and sent in chunks to a temporary table; duplicates,
+existing contacts, numbers already in the list and the blacklist are then found with a few
+set-based SQL statements, and the contacts and subscriptions are inserted from that table. Python
+keeps a chunk, counters and the preview's first lines, never the whole file.
+
+The preview keeps the lines it read in a staging table (one per wizard, dropped with it or by the
+import): the download of the rejected lines and the import start from them without reading the
+file again, and only look the database up again (contacts, list, blacklist may have changed).
+A new file or default country drops them.
 """
 
 import base64
 import io
+import json
 import logging
 import time
 
@@ -36,6 +41,13 @@ COUNTRY_ALIASES = {"uk": "GB"}
 # of the file, and every distinct valid number with what the database knows of it.
 ROWS_TABLE = "sms_list_import_row"
 NUMBERS_TABLE = "sms_list_import_number"
+# The lines the preview read, for the import (unlogged: a cache of the file, rebuilt from it).
+STAGING_TABLE = "mailing_list_sms_import_staging"
+ROW_COLUMNS = ("line", "value", "name", "country_id", "country_code", "number", "reason", "cells")
+# What the wizard must read again in the file when it changes.
+FILE_FIELDS = ("file_data", "country_id")
+FILE_CHUNK = 1 << 22  # base64 characters of the file read from the database at once (a multiple of 4)
+_NOT_BASE64 = bytes(set(range(256)) - set(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="))
 
 
 class _Analysis:
@@ -50,6 +62,10 @@ class _Analysis:
         self.number_count = 0  # distinct valid numbers
         self.subscribed_count = 0
         self.blacklisted_count = 0
+        # The file's layout, for the rejected lines written back in it.
+        self.delimiter = ","
+        self.header = None
+        self.width = 1
 
     def counts(self):
         return {
@@ -111,6 +127,36 @@ class MailingListSmsImport(models.TransientModel):
     created_count = fields.Integer("Contacts Created", readonly=True)
     preview_html = fields.Html("Preview", readonly=True)
     rejected_attachment_id = fields.Many2one("ir.attachment", string="Rejected Lines", readonly=True)
+    # The file's layout and counters when its lines are staged (by the preview), else empty.
+    staged_file = fields.Json(readonly=True, copy=False)
+
+    def init(self):
+        res = super().init()
+        self.env.cr.execute(
+            SQL(
+                """CREATE UNLOGGED TABLE IF NOT EXISTS %(staging)s (
+                       wizard_id int4 NOT NULL REFERENCES %(wizards)s (id) ON DELETE CASCADE,
+                       line int4 NOT NULL, value varchar, name varchar, country_id int4, country_code varchar,
+                       number varchar, reason varchar, cells varchar
+                   )""",
+                staging=SQL.identifier(STAGING_TABLE),
+                wizards=SQL.identifier(self._table),
+            )
+        )
+        self.env.cr.execute(
+            SQL("CREATE INDEX IF NOT EXISTS %s ON %s (wizard_id)", SQL.identifier(f"{STAGING_TABLE}_wizard_idx"),
+                SQL.identifier(STAGING_TABLE))
+        )
+        return res
+
+    def write(self, vals):
+        if any(name in vals for name in FILE_FIELDS) and any(self.mapped("staged_file")):
+            self._drop_staged()
+            vals = {**vals, "staged_file": False}
+        return super().write(vals)
+
+    def _drop_staged(self):
+        self.env.cr.execute(SQL("DELETE FROM %s WHERE wizard_id = ANY(%s)", SQL.identifier(STAGING_TABLE), self.ids))
 
     # ------------------------------------------------------------------
     # Actions
@@ -118,7 +164,7 @@ class MailingListSmsImport(models.TransientModel):
 
     def action_preview(self):
         self.ensure_one()
-        analysis = self._analyse()
+        analysis = self._analyse(stage=True)
         self.write({**analysis.counts(), "preview_html": self._preview_html(analysis), "state": "preview"})
         return self._action_reopen()
 
@@ -141,6 +187,9 @@ class MailingListSmsImport(models.TransientModel):
         started = time.perf_counter()
         analysis = self._analyse()
         created_count = self._bulk_import(analysis)
+        if self.staged_file:
+            self._drop_staged()
+            self.staged_file = False
         mailing_list = self.mailing_list_id
         attachment = self._create_rejected_attachment(analysis, "mailing.list", mailing_list.id)
         self.write(
@@ -165,20 +214,96 @@ class MailingListSmsImport(models.TransientModel):
     # Reading the file
     # ------------------------------------------------------------------
 
-    def _analyse(self):
-        """Read the file once into the temporary tables; return its :class:`_Analysis`."""
-        if not self.file_data:
+    def _analyse(self, stage=False):
+        """Fill the temporary tables from the staged lines, else from the file (staged too when
+        ``stage``); return the :class:`_Analysis`."""
+        if self.staged_file:
+            analysis = _Analysis()
+            self._create_tables()
+            self._load_staged(analysis)
+            self._lookup_database(analysis)
+            return analysis
+        data = self._file_bytes()
+        if not data:
             raise UserError(_("Choose a file to import: a .csv or .txt file with one phone number per line."))
-        numbers = self._number_file_open(base64.b64decode(self.file_data), max_lines=MAX_LINES)
+        numbers = self._number_file_open(data, max_lines=MAX_LINES)
+        del data  # numbers holds the bytes
         analysis = _Analysis()
+        analysis.delimiter, analysis.header, analysis.width = numbers.delimiter, numbers.header, numbers.width
         self._create_tables()
         try:
             self._load_rows(numbers, analysis)
         except NumberFileError as error:
             raise UserError(self._number_file_message(error)) from error
         analysis.blank_count = numbers.blank_count
+        if stage:
+            self._stage(analysis)
         self._lookup_database(analysis)
         return analysis
+
+    def _file_bytes(self):
+        """The uploaded file's bytes (a bytearray), read from its column in chunks and base64-decoded chunk by
+        chunk, as ``base64.b64decode(self.file_data)`` but without ever holding the whole base64
+        text (4/3 of the file) nor its transfer form (twice that): only the decoded bytes."""
+        self.flush_recordset(["file_data"])
+        cr = self.env.cr
+        table, column = SQL.identifier(self._table), SQL.identifier("file_data")
+        cr.execute(SQL("SELECT octet_length(%s) FROM %s WHERE id = %s", column, table, self.id))
+        size = (cr.fetchone() or [None])[0]
+        if not size:
+            return b""
+        decoded, carry = bytearray(), b""
+        for start in range(1, size + 1, FILE_CHUNK):
+            cr.execute(SQL("SELECT substring(%s FROM %s FOR %s) FROM %s WHERE id = %s",
+                           column, start, FILE_CHUNK, table, self.id))
+            # As b64decode does: characters out of the alphabet (line breaks...) are ignored.
+            chunk = carry + bytes(cr.fetchone()[0]).translate(None, _NOT_BASE64)
+            cut = len(chunk) - len(chunk) % 4
+            decoded += base64.b64decode(chunk[:cut])
+            carry = chunk[cut:]
+        if carry:
+            decoded += base64.b64decode(carry)  # raises on a truncated value, as b64decode does
+        return decoded  # a bytearray: NumberFile reads it in place (bytes() would copy the file)
+
+    def _stage(self, analysis):
+        """Keep the lines of the rows table, and the file's layout and counters, for the next actions."""
+        self._drop_staged()
+        columns = SQL(", ").join(SQL.identifier(name) for name in ROW_COLUMNS)
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO %s (wizard_id, %s) SELECT %s, %s FROM %s",
+                SQL.identifier(STAGING_TABLE),
+                columns,
+                self.id,
+                columns,
+                SQL.identifier(ROWS_TABLE),
+            )
+        )
+        self.staged_file = {
+            "delimiter": analysis.delimiter,
+            "header": analysis.header,
+            "width": analysis.width,
+            "row_count": analysis.row_count,
+            "blank_count": analysis.blank_count,
+            "rejected_count": analysis.rejected_count,
+        }
+
+    def _load_staged(self, analysis):
+        staged = self.staged_file
+        analysis.delimiter, analysis.header, analysis.width = staged["delimiter"], staged["header"], staged["width"]
+        analysis.row_count, analysis.blank_count = staged["row_count"], staged["blank_count"]
+        analysis.rejected_count = staged["rejected_count"]
+        columns = SQL(", ").join(SQL.identifier(name) for name in ROW_COLUMNS)
+        self.env.cr.execute(
+            SQL(
+                "INSERT INTO %s (%s) SELECT %s FROM %s WHERE wizard_id = %s",
+                SQL.identifier(ROWS_TABLE),
+                columns,
+                columns,
+                SQL.identifier(STAGING_TABLE),
+                self.id,
+            )
+        )
 
     def _create_tables(self):
         cr = self.env.cr
@@ -187,7 +312,7 @@ class MailingListSmsImport(models.TransientModel):
             SQL(
                 """CREATE TEMPORARY TABLE %s (
                        line int4 NOT NULL, value varchar, name varchar, country_id int4, country_code varchar,
-                       number varchar, reason varchar
+                       number varchar, reason varchar, cells varchar
                    ) ON COMMIT DROP""",
                 SQL.identifier(ROWS_TABLE),
             )
@@ -196,9 +321,9 @@ class MailingListSmsImport(models.TransientModel):
     def _insert_rows(self, columns):
         self.env.cr.execute(
             SQL(
-                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason)
+                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason, cells)
                    SELECT * FROM unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::int4[], %s::varchar[],
-                                        %s::varchar[], %s::varchar[])""",
+                                        %s::varchar[], %s::varchar[], %s::varchar[])""",
                 SQL.identifier(ROWS_TABLE),
                 *columns,
             )
@@ -212,11 +337,13 @@ class MailingListSmsImport(models.TransientModel):
         unknown_country = _("unknown country “%s”")
         empty = _("empty number")
         cache = {}
-        columns = [[] for _index in range(7)]
-        lines, values, names, country_ids, country_codes, results, reasons = columns
+        columns = [[] for _index in range(8)]
+        lines, values, names, country_ids, country_codes, results, reasons, cells = columns
+        dumps = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
         for row in numbers:
             analysis.row_count += 1
             lines.append(row.line)
+            cells.append(dumps(row.cells))  # every column, for the rejected lines' file
             values.append(row.number)
             names.append(row.name or None)
             number = reason = country_id = None
@@ -268,10 +395,10 @@ class MailingListSmsImport(models.TransientModel):
 
     def _normalise_number(self, raw, region, countries):
         """Return (E.164 number, calling code, rejection reason), by the rule of stock's phone_sanitized."""
-        phone = sms_phone.normalize(raw, region)
+        phone, not_mobile = sms_phone.normalize_sms(raw, region)  # one parse for both rules
         if phone.number:
             # A landline (or other line that cannot receive SMS) would be charged and never delivered.
-            if sms_phone.normalize(raw, region, rule=sms_phone.MOBILE).reason == sms_phone.NOT_MOBILE:
+            if not_mobile:
                 return None, None, _("not a mobile number: a landline cannot receive SMS")
             return phone.number, phone.country_code, None
         if phone.reason == sms_phone.NOT_A_NUMBER:
@@ -353,11 +480,21 @@ class MailingListSmsImport(models.TransientModel):
         self.env.cr.execute(SQL("%s LIMIT %s", self._rows_sql(rejected_only), limit))
         return self.env.cr.fetchall()
 
-    def _stream_rejected(self):
-        """The rejected lines (invalid and duplicates) in file order, as (line, value, reason),
-        fetched in chunks through a cursor of the transaction."""
+    def _stream_rejected(self, width):
+        """The rejected lines (invalid and duplicates) in file order, as their cells (padded to
+        ``width``) followed by the line number and the reason, fetched in chunks through a cursor
+        of the transaction."""
         cr = self.env.cr
-        cr.execute(SQL("DECLARE sms_list_import_rejected NO SCROLL CURSOR FOR %s", self._rows_sql(True)))
+        query = SQL(
+            """SELECT r.line, r.cells, r.number, r.reason, n.line
+                 FROM %(rows)s r
+            LEFT JOIN %(numbers)s n ON n.number = r.number
+                WHERE r.number IS NULL OR r.line <> n.line
+             ORDER BY r.line""",
+            rows=SQL.identifier(ROWS_TABLE),
+            numbers=SQL.identifier(NUMBERS_TABLE),
+        )
+        cr.execute(SQL("DECLARE sms_list_import_rejected NO SCROLL CURSOR FOR %s", query))
         duplicate_of = _("duplicate of line %s")
         try:
             while True:
@@ -365,8 +502,12 @@ class MailingListSmsImport(models.TransientModel):
                 chunk = cr.fetchall()
                 if not chunk:
                     break
-                for line, value, number, _name, _country, reason, first_line, _sub, _bl in chunk:
-                    yield line, value, reason if not number else duplicate_of % first_line
+                for line, cells_json, number, reason, first_line in chunk:
+                    cells = json.loads(cells_json)
+                    cells.extend([""] * (width - len(cells)))
+                    cells.append(line)
+                    cells.append(reason if not number else duplicate_of % first_line)
+                    yield cells
         finally:
             cr.execute(SQL("CLOSE sms_list_import_rejected"))
 
@@ -554,13 +695,21 @@ class MailingListSmsImport(models.TransientModel):
         return Markup("").join(parts)
 
     def _create_rejected_attachment(self, analysis, res_model, res_id):
-        """The rejected lines as a CSV attachment (cells neutralised against formulas), written
-        from the rows table chunk by chunk."""
+        """The rejected lines as a CSV attachment, written from the rows table chunk by chunk: every
+        column of the lines, in the file's separator, under its header row when it has one, then
+        the line number and the reason (so that the file, corrected, imports again); cells are
+        neutralised against formulas (the readers strip the guard)."""
         if not analysis.has_rejected:
             return self.env["ir.attachment"]
+        header = analysis.header
+        width = max(analysis.width, len(header) if header else 0)
+        if header is not None:
+            header = [*header, *[""] * (width - len(header)), "line", "reason"]
         buffer = io.BytesIO()
         text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
-        write_csv(text, ["line", "value", "reason"], self._stream_rejected(), lineterminator="\n")
+        write_csv(
+            text, header, self._stream_rejected(width), lineterminator="\n", delimiter=analysis.delimiter
+        )
         text.flush()
         base_name = (self.file_name or "numbers").rsplit(".", 1)[0]
         return self.env["ir.attachment"].create(
