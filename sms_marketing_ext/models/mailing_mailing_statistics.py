@@ -30,6 +30,15 @@ class MailingMailingStatistics(models.Model):
     # million recipients before our own figures. For SMS mailings, all of them come from one
     # aggregate (see _compute_statistics).
     clicks_ratio = fields.Float(compute="_compute_statistics")
+    sms_uses_own_pipeline = fields.Boolean(
+        compute="_compute_sms_uses_own_pipeline",
+        help="Sent by the addon's gateways (not stock's IAP pipeline): the form shows the addon's figures "
+        "instead of stock's differently counted ones.",
+    )
+
+    def _compute_sms_uses_own_pipeline(self):
+        for mailing in self:
+            mailing.sms_uses_own_pipeline = mailing.mailing_type == "sms" and not mailing._sms_uses_stock_pipeline()
 
     def _compute_statistics(self):
         """Stock's statistics and click ratio, and our SMS figures, for SMS mailings from one
@@ -85,15 +94,27 @@ class MailingMailingStatistics(models.Model):
         def ratio(part, whole):
             return float_round(100.0 * part / whole, precision_digits=2) if whole else 0.0
 
+        own_pipeline = {}  # per (company, gateway): one default-gateway lookup per company, not per mailing
         for mailing in self:
+            pipeline_key = (mailing.company_id.id, mailing.sms_gateway_id.id)
+            if pipeline_key not in own_pipeline:
+                own_pipeline[pipeline_key] = not mailing._sms_uses_stock_pipeline()
             (expected, sent, scheduled, canceled, process, pending, delivered, opened, clicked, clicked_sent,
              replied, bounced, failed, credits_spent) = rows.get(mailing.id, (0,) * 14)
             total = (expected - canceled) or 1
             # Issue 13 §6: one click rate (stock's clicks_ratio: recipients who clicked, of the
             # recipients) on the form, its stat button and the list.
             click_rate = ratio(clicked_sent, expected - canceled)
+            not_delivered = failed + bounced
+            if own_pipeline[pipeline_key]:
+                # Issue 13 §6: on a mailing sent through our gateways, stock's "could not be delivered"
+                # banner (failed) and its Bounced figures (bounced, bounced_ratio, the statistics
+                # e-mail) count what our Failed counts: errors and bounces alike (a gateway's
+                # rejection and an operator's non-delivery report are both "not delivered"). Stock's
+                # own pipeline keeps stock's figures.
+                failed = bounced = not_delivered
             mailing.update({
-                # stock's figures, as stock computes them
+                # stock's figures, as stock computes them (but failed and bounced on our pipeline)
                 "expected": expected, "sent": sent, "scheduled": scheduled, "canceled": canceled,
                 "process": process, "pending": pending, "delivered": delivered, "opened": opened,
                 "clicked": clicked, "replied": replied, "bounced": bounced, "failed": failed,
@@ -104,7 +125,7 @@ class MailingMailingStatistics(models.Model):
                 "sms_stat_recipients": expected - canceled,
                 "sms_stat_sent": sent,
                 "sms_stat_delivered": delivered,
-                "sms_stat_failed": failed + bounced,
+                "sms_stat_failed": not_delivered,
                 "sms_stat_pending": scheduled + process + pending,
                 "sms_stat_excluded": canceled,
                 "sms_stat_clicked": clicked,
@@ -127,6 +148,19 @@ class MailingMailingStatistics(models.Model):
             "context": {"group_by": ["failure_type"], "search_default_mass_mailing_id": self.id},
         })
         return action
+
+    def action_view_traces_failed(self):
+        """Stock's "could not be delivered" banner: on our pipeline it counts errors and bounces (see
+        _compute_sms_statistics), so it opens our failures, which are exactly those."""
+        if len(self) == 1 and self.sms_uses_own_pipeline:
+            return self.action_sms_view_failures()
+        return super().action_view_traces_failed()
+
+    def action_view_bounced(self):
+        """Stock's Bounced button (and its list figure) counts our failures on our pipeline."""
+        if len(self) == 1 and self.sms_uses_own_pipeline:
+            return self.action_sms_view_failures()
+        return super().action_view_bounced()
 
     def action_sms_view_optouts(self):
         self.ensure_one()
@@ -151,6 +185,18 @@ class MailingMailingStatistics(models.Model):
     def _prepare_statistics_email_values(self):
         values = super()._prepare_statistics_email_values()
         if self.mailing_type == "sms":
+            if self.sms_uses_own_pipeline and values["kpi_data"] and values["kpi_data"][0].get("kpi_name") == "sms":
+                # Issue 13 §6: the figures of the form: recipients (not stock's "expected", which
+                # counts the excluded) with the pending ones, and failed (errors and bounces; stock's
+                # "bounced" counts only the latter), so that delivered + failed + pending = recipients.
+                report = values["kpi_data"][0]
+                report["kpi_fullname"] = _(
+                    "Report for %(recipients)i recipients (%(pending)i pending)",
+                    recipients=self.sms_stat_recipients, pending=self.sms_stat_pending,
+                )
+                report["kpi_col3"] = {
+                    "value": f"{self.bounced_ratio}%", "col_subtitle": _("FAILED (%i)", self.sms_stat_failed),
+                }
             values["kpi_data"].append({
                 "kpi_fullname": _("Delivery and consent"),
                 "kpi_col1": {"value": f"{self.sms_stat_credits:.2f}", "col_subtitle": _("CREDITS SPENT")},

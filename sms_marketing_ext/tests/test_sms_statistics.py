@@ -61,3 +61,53 @@ class TestSmsStatistics(SmsMarketingUsersMixin, SmsMailingMixin, TransactionCase
         kpi = values["kpi_data"][-1]
         self.assertEqual((kpi["kpi_col1"]["value"], kpi["kpi_col2"]["value"], kpi["kpi_col3"]["value"]),
                          ("0.30", "3", "2"))
+
+    def _stock_pipeline_mailing(self):
+        """A mailing of a company without a gateway of ours, with an error and a bounce."""
+        company = self.env["res.company"].create({"name": "No gateway Co"})
+        other = self._create_sms_mailing("Hi", model="res.partner", subject="Other company", state="done",
+                                         company_id=company.id)
+        self.traces[4].copy({"mass_mailing_id": other.id})
+        self.traces[5].copy({"mass_mailing_id": other.id})
+        return other
+
+    def test_stock_pipeline_keeps_stock_figures(self):
+        """Without a gateway of ours the mailing is stock's: stock's figures stay stock's (its suites
+        assert them), errors and bounces apart."""
+        other = self._stock_pipeline_mailing()
+        self.assertFalse(other.sms_uses_own_pipeline)
+        self.assertEqual((other.failed, other.bounced, other.bounced_ratio, other.sms_stat_failed), (1, 1, 50.0, 2))
+        self.assertTrue(other.action_view_traces_failed()["context"].get("search_default_filter_failed"))
+        report = next(kpi for kpi in other._prepare_statistics_email_values()["kpi_data"] if kpi["kpi_name"] == "sms")
+        self.assertEqual(report["kpi_col3"]["col_subtitle"], "BOUNCED (1)")
+
+    def test_own_pipeline_every_figure_agrees(self):
+        """Issue 13 §6: on a mailing sent through our gateway, stock's banner ("could not be delivered"),
+        its Bounced button and list column, and the statistics e-mail count what our Failed counts, and
+        everything adds up with pending shown."""
+        if not self.mailing.sms_uses_own_pipeline:
+            self._create_sms_gateway("Stats gateway", is_default=True)
+            self.mailing.invalidate_recordset()
+        mailing = self.mailing.with_user(self.user_marketing)
+        self.assertTrue(mailing.sms_uses_own_pipeline)
+        failed = mailing.sms_stat_failed
+        self.assertEqual(failed, 3)
+        self.assertEqual((mailing.failed, mailing.bounced), (failed, failed), "banner and Bounced = our Failed")
+        self.assertEqual(mailing.bounced_ratio, round(100.0 * failed / mailing.sms_stat_recipients, 2))
+        self.assertEqual(mailing.received_ratio,
+                         round(100.0 * mailing.sms_stat_delivered / mailing.sms_stat_recipients, 2))
+        self.assertEqual(mailing.sms_stat_delivered + failed + mailing.sms_stat_pending, mailing.sms_stat_recipients)
+        for action in (mailing.action_view_traces_failed(), mailing.action_view_bounced()):
+            self.assertEqual(self.env["mailing.trace"].search_count(action["domain"]), failed,
+                             "the banner and the Bounced button open what they count")
+        kpis = {kpi["kpi_name"]: kpi for kpi in mailing._prepare_statistics_email_values()["kpi_data"]}
+        report, delivery = kpis["sms"], kpis["sms_delivery"]
+        self.assertEqual(report["kpi_fullname"], "Report for 7 recipients (1 pending)")
+        self.assertEqual(report["kpi_col1"], {"value": f"{mailing.received_ratio}%", "col_subtitle": "RECEIVED (3)"})
+        self.assertEqual(report["kpi_col3"], {"value": f"{mailing.bounced_ratio}%", "col_subtitle": "FAILED (3)"})
+        self.assertEqual(delivery["kpi_col2"]["value"], "3")
+        # a mailing of a company without a gateway keeps stock's figures in the same batch
+        other = self._stock_pipeline_mailing()
+        both = self.mailing | other
+        both.invalidate_recordset()
+        self.assertEqual([(m.sms_uses_own_pipeline, m.failed, m.bounced) for m in both], [(True, 3, 3), (False, 1, 1)])
