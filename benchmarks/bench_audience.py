@@ -16,6 +16,7 @@ Usage (normally through benchmarks/run):
 """
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -134,6 +135,44 @@ def _explain_materialize(mailing):
     }
 
 
+@contextlib.contextmanager
+def _capture_inserts(cr):
+    """Record the (code, params) of every ``INSERT INTO mailing_trace`` executed on ``cr`` (a
+    prefix test per statement: no measurable cost)."""
+    from odoo.tools import SQL  # Odoo is on sys.path only once benchlib loaded it
+
+    original = cr.execute
+    captured = []
+
+    def execute(query, params=None, log_exceptions=True):
+        code, args = (query.code, query.params) if isinstance(query, SQL) else (query, params)
+        if isinstance(code, str) and code.lstrip()[:25].upper() == "INSERT INTO MAILING_TRACE":
+            captured.append((code, args))
+        return original(query, params, log_exceptions)
+
+    cr.execute = execute
+    try:
+        yield captured
+    finally:
+        del cr.execute
+
+
+def _floor(cr, inserts):
+    """Run ``inserts`` into ``bench_floor`` (``LIKE mailing_trace INCLUDING DEFAULTS``: the
+    columns, their defaults and NOT NULL, no index, no unique, no foreign key, no check), with the
+    same session setting as ours (JIT off); return {seconds, rows, statements}."""
+    cr.execute("CREATE TEMP TABLE bench_floor (LIKE mailing_trace INCLUDING DEFAULTS)")
+    cr.execute("SET LOCAL jit = off")
+    rows = 0
+    started = time.perf_counter()
+    for code, params in inserts:
+        head, rest = code.split("mailing_trace", 1)
+        cr.execute(head + "bench_floor" + rest, params)
+        rows += cr.rowcount
+    seconds = time.perf_counter() - started
+    return {"seconds": round(seconds, 3), "rows": rows, "statements": len(inserts)}
+
+
 def explain(mailing):
     """Where PostgreSQL spends the time: the summary's audience query timed with JIT on and off,
     its EXPLAIN ANALYZE (JIT off, so compile time does not blur the nodes), then EXPLAIN ANALYZE of
@@ -188,7 +227,9 @@ def worker(mode, db, size):
                 stats.update(recipients=summary["total"], outgoing=summary["valid"],
                              summary={k: v for k, v in summary.items() if k != "countries"})
             else:
-                created, stats = benchlib.measure(mailing._sms_materialize_audience)
+                cr.execute("SAVEPOINT bench_ours")
+                with _capture_inserts(cr) as inserts:
+                    created, stats = benchlib.measure(mailing._sms_materialize_audience)
                 cr.execute("SELECT count(*) FILTER (WHERE trace_status = 'outgoing'), "
                            "count(*) FILTER (WHERE trace_status = 'cancel') "
                            "FROM mailing_trace WHERE mass_mailing_id = %s", [mailing.id])
@@ -203,6 +244,11 @@ def worker(mode, db, size):
                               "sms_stat_clicked", "sms_stat_optouts", "sms_stat_credits", "received_ratio",
                               "clicks_ratio"])
                 stats["statistics_seconds"] = round(time.perf_counter() - started, 3)
+                # The floor (issue 14 §2): the same INSERT ... SELECT statements, with the same
+                # parameters, into a copy of mailing_trace without indexes or constraints, on the
+                # state before ours ran (rolled back to the savepoint).
+                cr.execute("ROLLBACK TO SAVEPOINT bench_ours")
+                stats["floor"] = _floor(cr, inserts)
             cr.rollback()
             return stats
 
