@@ -2,3 +2,4 @@ from . import base
 from . import jsonrpc
 from . import kannel
 from . import odoo_iap
+from . import ovh
