@@ -26,7 +26,7 @@ class SmsGatewayOvh(models.Model):
         "SMS service", tracking=True, help="The SMS account's name in OVH's control panel, e.g. sms-ab12345-1."
     )
     ovh_no_stop_clause = fields.Boolean(
-        "No STOP mention", tracking=True,
+        "No OVH STOP mention", tracking=True,
         help="Non-commercial messages only: OVH then does not append its STOP mention to messages from an "
         "alphanumeric sender. Otherwise the mention is part of every message and of its length.",
     )
@@ -35,7 +35,7 @@ class SmsGatewayOvh(models.Model):
         help="Messages without a sender go from a short number that accepts replies (France only).",
     )
     ovh_validity = fields.Integer(
-        "Validity (minutes)", default=0, tracking=True, help="How long OVH keeps trying; 0: OVH's default (48 h)."
+        "OVH validity (minutes)", default=0, tracking=True, help="How long OVH keeps trying; 0: OVH's default (48 h)."
     )
 
     @api.constrains("provider", "ovh_endpoint", "ovh_service_name", "ovh_validity")

@@ -197,6 +197,13 @@ class OvhClient(SmsProvider):
         return result
 
     def request_sender(self, name, description="", reason=""):
+        """Submit sender ``name`` to OVH, unless OVH has it already: then return its state there."""
+        try:
+            detail = self._call("GET", f"{self.base_path}/senders/{urllib.parse.quote(name, safe='')}")
+        except GatewayConfigurationError:
+            detail = None
+        if isinstance(detail, dict) and detail.get("status"):
+            return SENDER_STATES.get(detail["status"], "submitted")
         self._call("POST", f"{self.base_path}/senders", {"sender": name, "description": description,
                                                          "reason": reason})
         return "submitted"
