@@ -15,7 +15,7 @@
         "iap",
     ],
     "external_dependencies": {
-        "python": ["phonenumbers"],
+        "python": ["phonenumbers", "ovh"],
     },
     "data": [
         "security/sms_marketing_security.xml",
@@ -26,6 +26,7 @@
         "views/sms_gateway_views.xml",
         "views/sms_gateway_kannel_views.xml",
         "views/sms_gateway_twilio_views.xml",
+        "views/sms_gateway_ovh_views.xml",
         "views/mailing_mailing_views.xml",
         "views/res_config_settings_views.xml",
         "views/link_tracker_click_views.xml",

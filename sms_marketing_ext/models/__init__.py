@@ -20,6 +20,7 @@ from . import sms_gateway_jsonrpc
 from . import sms_gateway_kannel
 from . import sms_gateway_odoo_iap
 from . import sms_gateway_twilio
+from . import sms_gateway_ovh
 from . import sms_gateway_price
 from . import sms_gateway_settle
 from . import sms_sender

@@ -267,6 +267,10 @@ class SmsSender(models.Model):
             if not (sender.description and sender.reason):
                 raise UserError(_("Describe the sender %s and the reason it is used before submitting.", sender.name))
         self.sudo().write({"state": "submitted", "refusal_reason": False})
+        for sender in self:
+            gateway = self.env["sms.gateway"].sudo()._get_default_gateway(sender.company_id)
+            if gateway.provider == "ovh":  # the operator registers it: OVH's decision comes with Sync senders
+                gateway._ovh_submit_sender(sender)
         admins = self.env.ref(ADMIN_GROUP).users.filtered(lambda u: u.active and not u.share)
         for sender in self:
             for admin in admins.filtered(lambda u, s=sender: s.company_id in u.company_ids)[:1]:
@@ -297,6 +301,25 @@ class SmsSender(models.Model):
         self.sudo().write({"state": "refused", "is_default": False, "decided_by_id": self.env.uid,
                            "decided_on": fields.Datetime.now()})
         self.activity_feedback(["mail.mail_activity_data_todo"], feedback=_("Refused"))
+        return True
+
+    def _sms_operator_decision(self, state, reason=""):
+        """Follow the operator's decision on this sender (``state``: submitted, approved or refused),
+        through the workflow's own steps: a draft the operator knows is submitted first; a refusal
+        keeps the operator's comment as its reason. Called by a provider's sender sync."""
+        self.ensure_one()
+        if state == self.state:
+            return False
+        if self.state in ("draft", "refused") and state in ("submitted", "approved", "refused"):
+            if state == "refused" and self.state == "refused":
+                return False
+            self.sudo().write({"state": "submitted", "refusal_reason": False})
+        if state == "approved":
+            self.sudo().action_approve()
+        elif state == "refused":
+            self.sudo().refusal_reason = reason or _("Refused by the operator.")
+            self.sudo().action_refuse()
+        self.message_post(body=_("State set by the operator: %s.", state))
         return True
 
     def action_reset_draft(self):

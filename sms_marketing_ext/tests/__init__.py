@@ -21,6 +21,7 @@ from . import test_sms_links
 from . import test_sms_links_tools
 from . import test_sms_multicompany
 from . import test_sms_number_file
+from . import test_sms_ovh
 from . import test_sms_optout
 from . import test_sms_phone
 from . import test_sms_providers
