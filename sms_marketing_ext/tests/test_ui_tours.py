@@ -174,6 +174,8 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         } for index, (status, failure, clicked) in enumerate(outcomes)])
         self.assertEqual((mailing.sms_stat_recipients, mailing.sms_stat_delivered, mailing.sms_stat_failed,
                           mailing.sms_stat_pending, mailing.sms_stat_click_rate), (6, 3, 2, 1, 33.33))
+        self.assertTrue(mailing.sms_uses_own_pipeline)
+        self.assertEqual((mailing.failed, mailing.bounced, mailing.received_ratio), (2, 2, 50.0))
         self.start_tour("/web", "sms_ext_tour_statistics", login=self.user_marketing.login)
 
     def test_sender_requested_with_a_document_then_approved(self):

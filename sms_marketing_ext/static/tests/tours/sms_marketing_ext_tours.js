@@ -608,6 +608,60 @@ registry.category("web_tour.tours").add("sms_ext_tour_statistics", {
             },
         }),
         check("The form's click rate is the list's", '.o_sms_ext_stats div[name="sms_stat_click_rate"]:contains("33.33")'),
+        check("Stock's banner, pies and our buttons show the same figures", ".o_mails_failed", {
+            run() {
+                const text = (selector) => {
+                    const element = document.querySelector(selector);
+                    if (!element) {
+                        throw new Error(`${selector} is not on the form`);
+                    }
+                    return element.textContent.trim();
+                };
+                const number = (selector) => parseFloat(text(selector).replace(/[^0-9.]/g, ""));
+                const stat = (name) => number(`.o_sms_ext_stats div[name="${name}"]`);
+                const [recipients, delivered, failed, clickRate] = [
+                    "sms_stat_recipients", "sms_stat_delivered", "sms_stat_failed", "sms_stat_click_rate",
+                ].map(stat);
+                const shown = {
+                    "stock's 'could not be delivered' banner": [number('.o_mails_failed div[name="failed"]'), failed],
+                    "the Failed button": [number('button[name="action_sms_view_failures"] .o_stat_value'), failed],
+                    "the Received pie (%)": [
+                        number('button[name="action_view_delivered"] .o_pie_value'),
+                        Math.round((10000 * delivered) / recipients) / 100,
+                    ],
+                    "the Clicked pie (%)": [number('button[name="action_view_clicked"] .o_pie_value'), clickRate],
+                };
+                for (const [where, [value, expected]] of Object.entries(shown)) {
+                    if (Math.abs(value - expected) > 0.01) {
+                        throw new Error(`${where} shows ${value}, the statistics say ${expected}`);
+                    }
+                }
+                if (document.querySelector('button[name="action_view_bounced"]')) {
+                    throw new Error("stock's Bounced button is shown next to our Failed button");
+                }
+            },
+        }),
+        {
+            content: "Stock's 'could not be delivered' banner opens our failures",
+            trigger: '.o_mails_failed button[name="action_view_traces_failed"]',
+        },
+        check("The banner opens as many recipients as it counts", ".o_list_view", {
+            async run() {
+                const rows = () => document.querySelectorAll(".o_list_view .o_data_row").length;
+                const groups = () =>
+                    [...document.querySelectorAll(".o_list_view .o_group_header .o_group_name")].map((group) =>
+                        Number(group.textContent.match(/\((\d+)\)/)?.[1] || 0)
+                    );
+                await waitUntil(
+                    () => groups().reduce((sum, count) => sum + count, 0) === 2 || rows() === 2,
+                    () => `the banner's list shows ${groups().join("+") || rows()} records, not 2`
+                );
+            },
+        }),
+        {
+            content: "Back to the mailing",
+            trigger: '.o_breadcrumb .breadcrumb-item a:contains("Tour stats mailing")',
+        },
         {
             content: "Open the failures",
             trigger: 'button[name="action_sms_view_failures"]',
