@@ -22,7 +22,7 @@ ALLOWED_SKEW = 30
 
 
 class OvhAccount:
-    def __init__(self, app_key, app_secret, consumer_key, service, credits=100.0):
+    def __init__(self, app_key, app_secret, consumer_key, service, credits=100.0):  # pylint: disable=redefined-builtin
         self.app_key, self.app_secret, self.consumer_key = app_key, app_secret, consumer_key
         self.service, self.credits = service, credits
         self.jobs, self.senders, self.sender_requests = [], {}, []

@@ -97,7 +97,7 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         self.assertFalse(self.gateway.cap_idempotent_send, "OVH jobs take no idempotency key")
 
     def test_ovh_wrong_credentials_clear_error(self):
-        self.gateway.ovh_application_secret = "not-the-secret"
+        self.gateway.ovh_application_secret = "not-the-secret"  # noqa: S105
         with self.assertRaisesRegex(UserError, "OVHcloud refused the credentials of gateway OVH.*signature"):
             self.gateway.action_test_connection()
         self.gateway.ovh_application_secret = APP_SECRET

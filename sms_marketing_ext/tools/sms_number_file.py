@@ -319,7 +319,7 @@ class _BufferReader(io.RawIOBase):
 
     def close(self):
         self._view.release()
-        super().close()
+        return super().close()
 
 
 def _detect_delimiter(sample_lines):

@@ -229,8 +229,8 @@ def _job_result(answer):
         return {"state": "wrong_number_format", "credits": 0.0}
     if not answer.get("ids"):
         raise GatewayResponseError(message="OVH's job answer has no message id")
-    credits = answer.get("totalCreditsRemoved") or 0
-    return {"state": "accepted", "credits": float(credits), "ovh_ids": list(answer["ids"])}
+    charged = answer.get("totalCreditsRemoved") or 0
+    return {"state": "accepted", "credits": float(charged), "ovh_ids": list(answer["ids"])}
 
 
 __all__ = ["GatewayError", "OvhClient", "ovh_coding", "with_stop_mention"]
