@@ -5,20 +5,34 @@
   signs every call: ``X-Ovh-Signature = "$1$" + sha1(secret+consumer+METHOD+URL+BODY+TIMESTAMP)``
   with the timestamp taken from ``/auth/time``.
 * Sending: one ``POST /sms/{service}/jobs`` per message (each message has its own rendered text),
-  with ``tag`` = our uuid, ``class``, ``coding``, ``noStopClause``, ``senderForResponse`` and
-  ``validityPeriod``.
-* Balance: the service's ``creditsLeft``. Senders: ``/sms/{service}/senders``.
-* No idempotency key: a message whose answer was lost waits as "unknown" and is never sent again
-  blindly (the send cron's rule).
+  with ``tag`` = our uuid, ``class``, ``coding``, ``noStopClause``, ``senderForResponse``,
+  ``validityPeriod`` and ``differedPeriod``; OVH's message id (``ids``) is kept as the provider ref.
+* Balance: the service's ``creditsLeft``. Prices: ``GET /sms/rates/destinations?country=xx``
+  (``credit``: credits per SMS towards that country) for the configured countries.
+* Delivery: OVH does not need to call us. ``GET /sms/{service}/outgoing?tag=<uuid>`` finds a
+  message by our reference, ``GET /sms/{service}/outgoing/{id}`` gives its ``deliveryReceipt``
+  (1 delivered, 2 not delivered, 16 refused by the operator; 0, 4 and 8 not final) and ``ptt``
+  (OVH's detailed code, e.g. 801 expired, 53 blacklisted): :meth:`OvhClient.status`, and
+  :meth:`OvhClient.delivery_results` for the recent messages of a periodic poll.
+* Replies: ``GET /sms/{service}/incoming`` (since a date) and ``/incoming/{id}``
+  (:meth:`OvhClient.incoming`); each has a stable id, so a reply read twice is applied once.
+* Senders: ``/sms/{service}/senders`` (status ``waitingValidation``, ``enable``, ``refused``,
+  ``disable``); a request posts the sender, then its justification document
+  (``POST .../senders/{sender}/documents`` gives an upload URL, the file is PUT there).
+* No idempotency key, but the tag finds a message: a send whose answer was lost is looked up at
+  once (found: accepted, never sent again; not found: "unknown" until the status query settles it).
 
 >>> ovh_coding("Prix 5€"), ovh_coding("Merci 😀")
 ('7bit', '8bit')
 >>> OVH_CLASSES["standard"], SENDER_STATES["waitingValidation"], SENDER_STATES["enable"]
 ('phoneDisplay', 'submitted', 'approved')
+>>> outgoing_state({"deliveryReceipt": 2, "ptt": 801}), outgoing_state({"deliveryReceipt": 8, "ptt": 0})
+('expired', 'pending')
 """
 
 import logging
 import urllib.parse
+from datetime import timezone
 
 import ovh
 import requests
@@ -34,6 +48,7 @@ from .base import (
     GatewayTransientError,
     GatewayValidationError,
     SmsProvider,
+    parse_utc_datetime,
     request_failed,
     validate_messages,
 )
@@ -46,6 +61,55 @@ SENDER_STATES = {"waitingValidation": "submitted", "enable": "approved", "disabl
 # What OVH appends to a commercial SMS from an alphanumeric sender unless noStopClause is set.
 STOP_MENTION = "\nSTOP au 36180"
 ENDPOINTS = tuple(ovh.client.ENDPOINTS)
+# deliveryReceipt of an outgoing SMS (the operator's receipt, as in OVH's callback's "dlr").
+DLR_DELIVERED, DLR_NOT_DELIVERED, DLR_REFUSED = 1, 2, 16
+# ptt (OVH's "Premium Tracking Technical" code, listed in OVH's SMPP specification) of a failure:
+# the destination or the message refused, not a delivery attempt that failed.
+PTT_EXPIRED = 801
+PTT_REJECTED = frozenset({3, 5, 8, 10, 52, 53, 54, 100, 101, 102, 103, 803})
+# Final states OVH records without a receipt (SMPP message states 800-803).
+PTT_FINAL = {800: "undelivered", 801: "expired", 802: "undelivered", 803: "rejected"}
+# Outgoing messages looked up one by one in a poll, at most (the rest waits for the next poll).
+MAX_POLLED_MESSAGES = 2000
+
+
+def outgoing_state(outgoing):
+    """Our report state of an OVH ``sms.Outgoing`` (``pending`` while not final).
+
+    >>> outgoing_state({"deliveryReceipt": 1, "ptt": 0})
+    'delivered'
+    >>> outgoing_state({"deliveryReceipt": 2, "ptt": 53}), outgoing_state({"deliveryReceipt": 2, "ptt": 9})
+    ('rejected', 'undelivered')
+    >>> outgoing_state({"deliveryReceipt": 16, "ptt": 0}), outgoing_state({"deliveryReceipt": 0, "ptt": 803})
+    ('rejected', 'rejected')
+    """
+    receipt, ptt = outgoing.get("deliveryReceipt"), outgoing.get("ptt")
+    if receipt == DLR_DELIVERED:
+        return "delivered"
+    if receipt in (DLR_NOT_DELIVERED, DLR_REFUSED):
+        if ptt == PTT_EXPIRED:
+            return "expired"
+        if ptt in PTT_REJECTED or receipt == DLR_REFUSED:
+            return "rejected"
+        return "undelivered"
+    return PTT_FINAL.get(ptt, "pending")
+
+
+def ovh_datetime(value):
+    """An OVH ``datetime`` query value (ISO 8601 with its offset) of a naive UTC ``datetime``.
+
+    >>> from datetime import datetime
+    >>> ovh_datetime(datetime(2024, 5, 1, 12, 0, 5, 123))
+    '2024-05-01T12:00:05+00:00'
+    """
+    return value.replace(microsecond=0, tzinfo=timezone.utc).isoformat()
+
+
+def _optional_datetime(value):
+    try:
+        return parse_utc_datetime(value) if value else None
+    except ValueError:
+        return None
 
 
 def ovh_coding(text):
@@ -70,10 +134,12 @@ class OvhClient(SmsProvider):
     """
 
     CODE = "ovh"
-    CAPABILITIES = Capabilities(balance=True, sender_sync=True, message_classes=True)
+    CAPABILITIES = Capabilities(balance=True, prices=True, status_query=True, inbound=True, sender_sync=True,
+                                message_classes=True)
 
     def __init__(self, endpoint, application_key, application_secret, consumer_key, service_name,
-                 no_stop_clause=False, sender_for_response=False, validity=0, timeout=10, session=None):
+                 no_stop_clause=False, sender_for_response=False, validity=0, price_countries=(), timeout=10,
+                 session=None):
         if not (application_key and application_secret and consumer_key):
             raise GatewayConfigurationError(
                 message="the OVH application key, application secret and consumer key are required")
@@ -94,18 +160,20 @@ class OvhClient(SmsProvider):
         self.service = service_name
         self.no_stop_clause, self.sender_for_response = bool(no_stop_clause), bool(sender_for_response)
         self.validity = validity or 0
+        self.price_countries = [code.lower() for code in price_countries or ()]
         self._secrets = (application_secret, consumer_key)
 
     @property
     def base_path(self):
         return f"/sms/{urllib.parse.quote(self.service, safe='')}"
 
-    def _call(self, method, path, data=None):
-        """One signed call; OVH's errors as :class:`GatewayError`."""
+    def _call(self, method, path, data=None, need_auth=True):
+        """One signed call (``data``: the query of a GET, else the JSON body); OVH's errors as
+        :class:`GatewayError`."""
         try:
             if method == "GET":
-                return self.client.get(path, **(data or {}))
-            return self.client.call(method, path, data)
+                return self.client.get(path, _need_auth=need_auth, **(data or {}))
+            return self.client.call(method, path, data, need_auth)
         except ovh.exceptions.HTTPError as exc:
             cause = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], Exception) else None
             if isinstance(cause, requests.exceptions.RequestException):
@@ -141,6 +209,20 @@ class OvhClient(SmsProvider):
             raise GatewayResponseError(message="OVH's SMS service has no creditsLeft")
         return float(service["creditsLeft"])
 
+    def prices(self):
+        """Credits per SMS towards each configured country, from OVH's public rates
+        (``/sms/rates/destinations``); the default (countries not listed) is the dearest of them.
+        None when no country is configured: the gateway's prices stay as they are."""
+        if not self.price_countries:
+            return None
+        countries = {}
+        for code in self.price_countries:
+            rate = self._call("GET", "/sms/rates/destinations", {"country": code}, need_auth=False)
+            if not isinstance(rate, dict) or not isinstance(rate.get("credit"), int | float):
+                raise GatewayResponseError(message=f"OVH's rates for {code} have no credit")
+            countries[code.upper()] = float(rate["credit"])
+        return {"default": max(countries.values(), default=0.0), "countries": countries}
+
     def job_payload(self, message):
         """The body of one message's ``POST /sms/{service}/jobs``."""
         payload = {
@@ -171,8 +253,10 @@ class OvhClient(SmsProvider):
                 if not results and not error.maybe_sent:
                     raise
                 stopped = True
-                results.append({"uuid": message["uuid"], "credits": 0.0,
-                                "state": "unknown" if error.maybe_sent else "server_error"})
+                if not error.maybe_sent:
+                    results.append({"uuid": message["uuid"], "credits": 0.0, "state": "server_error"})
+                    continue
+                results.append({"uuid": message["uuid"], **self._lost_answer_result(message["uuid"])})
                 continue
             except GatewayValidationError as error:
                 text = error.message.lower()
@@ -182,6 +266,105 @@ class OvhClient(SmsProvider):
                 continue
             results.append({"uuid": message["uuid"], **_job_result(answer)})
         return results
+
+    def _lost_answer_result(self, uuid):
+        """The send result of a message whose job answer was lost: OVH's outgoing message with our
+        tag when OVH has it already (accepted: never posted again), else ``unknown`` (it may still
+        be queued as a job, which has no tag: the status query or the poll settles it later)."""
+        try:
+            found = self._find_outgoing(uuid)
+        except GatewayError as error:
+            _logger.info("OVH: looking up the message %s after a lost answer failed: %s", uuid, error)
+            found = None
+        if not found:
+            return {"state": "unknown", "credits": 0.0}
+        return {"state": "accepted", "credits": float(found.get("credits") or 0.0), "provider_ref": str(found["id"])}
+
+    def _outgoing(self, ovh_id):
+        detail = self._call("GET", f"{self.base_path}/outgoing/{int(ovh_id)}")
+        if not isinstance(detail, dict):
+            raise GatewayResponseError(message="OVH's outgoing SMS is not an object")
+        return detail
+
+    def _find_outgoing(self, uuid):
+        """OVH's outgoing SMS tagged ``uuid`` (the most advanced one when several), else None."""
+        ids = self._call("GET", f"{self.base_path}/outgoing", {"tag": uuid})
+        if not isinstance(ids, list):
+            raise GatewayResponseError(message="OVH's outgoing list is not a list")
+        found = [detail for detail in (self._outgoing(ovh_id) for ovh_id in ids) if detail.get("tag") == uuid]
+        final = [detail for detail in found if outgoing_state(detail) != "pending"]
+        return (final or found or [None])[0]
+
+    def status(self, uuids):
+        """The state of each message, found by its tag in OVH's outgoing SMS. A message OVH has
+        not there is ``pending`` while OVH still holds queued jobs (a job has no tag to tell them
+        apart), else ``unknown``: OVH never took it."""
+        answers, jobs_queued = {}, None
+        for uuid in uuids:
+            detail = self._find_outgoing(uuid)
+            if detail is None:
+                if jobs_queued is None:
+                    jobs = self._call("GET", f"{self.base_path}/jobs")
+                    jobs_queued = bool(jobs) if isinstance(jobs, list) else True
+                answers[uuid] = {"state": "pending" if jobs_queued else "unknown", "at": None}
+                continue
+            answers[uuid] = self._answer_of(detail)
+        return answers
+
+    @staticmethod
+    def _answer_of(detail):
+        """``{"state", "at", "ptt"}`` of an outgoing SMS; ``at``: when it was delivered (else sent)."""
+        state, at = outgoing_state(detail), None
+        if state != "pending":
+            at = _optional_datetime(detail.get("deliveredAt") if state == "delivered" else None) or _optional_datetime(
+                detail.get("sentAt") or detail.get("creationDatetime"))
+        return {"state": state, "at": at, "ptt": detail.get("ptt")}
+
+    def delivery_results(self, refs, since):
+        """Final states of recently sent messages, in few calls: the ids of OVH's outgoing SMS
+        created since ``since`` (naive UTC) with a final receipt (one listing per receipt), crossed
+        with ``refs`` (``{OVH id: uuid}``, the ids OVH answered at send), then each match read
+        once (its tag must be the uuid). Returns ``{uuid: {"state", "at", "ptt"}}``, final only."""
+        wanted = {str(ref): uuid for ref, uuid in refs.items()}
+        matches = []
+        for receipt in (DLR_DELIVERED, DLR_NOT_DELIVERED, DLR_REFUSED):
+            ids = self._call("GET", f"{self.base_path}/outgoing",
+                             {"deliveryReceipt": receipt, "creationDatetime.from": ovh_datetime(since)})
+            if not isinstance(ids, list):
+                raise GatewayResponseError(message="OVH's outgoing list is not a list")
+            matches += [str(ovh_id) for ovh_id in ids if str(ovh_id) in wanted]
+        answers = {}
+        for ovh_id in matches[:MAX_POLLED_MESSAGES]:
+            detail = self._outgoing(ovh_id)
+            uuid = wanted[ovh_id]
+            if detail.get("tag") != uuid:
+                _logger.warning("OVH: outgoing SMS %s is tagged %r, not %s: ignored", ovh_id, detail.get("tag"), uuid)
+                continue
+            answer = self._answer_of(detail)
+            if answer["state"] != "pending":
+                answers[uuid] = answer
+        return answers
+
+    def incoming(self, since=None):
+        """The replies OVH received (since ``since``, naive UTC, when given), oldest first:
+        ``[{"id", "from", "to", "body", "at", "message_id"}]``. ``to`` is the service (OVH does
+        not say which of its numbers got the reply); ``message_id`` is OVH's id, stable: a reply
+        read again is recognised."""
+        query = {"creationDatetime.from": ovh_datetime(since)} if since else None
+        ids = self._call("GET", f"{self.base_path}/incoming", query)
+        if not isinstance(ids, list):
+            raise GatewayResponseError(message="OVH's incoming list is not a list")
+        replies = []
+        for ovh_id in sorted(ids)[:MAX_POLLED_MESSAGES]:
+            detail = self._call("GET", f"{self.base_path}/incoming/{int(ovh_id)}")
+            at = _optional_datetime((detail or {}).get("creationDatetime"))
+            if not isinstance(detail, dict) or not isinstance(detail.get("message"), str) or not at:
+                _logger.warning("OVH: incoming SMS %s is malformed: ignored", ovh_id)
+                continue
+            replies.append({"id": int(ovh_id), "from": str(detail.get("sender") or ""), "to": self.service,
+                            "body": detail["message"].replace("\x00", ""), "at": at,
+                            "message_id": f"ovh:{self.service}:{int(ovh_id)}"})
+        return sorted(replies, key=lambda reply: (reply["at"], reply["id"]))
 
     def senders(self):
         names = self._call("GET", f"{self.base_path}/senders")
@@ -196,16 +379,31 @@ class OvhClient(SmsProvider):
                            "comment": (detail or {}).get("comment") or ""})
         return result
 
-    def request_sender(self, name, description="", reason=""):
-        """Submit sender ``name`` to OVH, unless OVH has it already: then return its state there."""
+    def request_sender(self, name, description="", reason="", document=None, document_name=None):
+        """Submit sender ``name`` to OVH, unless OVH has it already: then return its state there.
+        ``document`` (bytes) is the justification OVH's moderators read: a document is created on
+        the sender and the file uploaded to the URL OVH gives for it."""
+        sender_path = f"{self.base_path}/senders/{urllib.parse.quote(name, safe='')}"
         try:
-            detail = self._call("GET", f"{self.base_path}/senders/{urllib.parse.quote(name, safe='')}")
+            detail = self._call("GET", sender_path)
         except GatewayConfigurationError:
             detail = None
         if isinstance(detail, dict) and detail.get("status"):
             return SENDER_STATES.get(detail["status"], "submitted")
         self._call("POST", f"{self.base_path}/senders", {"sender": name, "description": description,
                                                          "reason": reason})
+        if document:
+            created = self._call("POST", f"{sender_path}/documents",
+                                 {"name": document_name or "justification", "description": reason or description})
+            put_url = (created or {}).get("putUrl") if isinstance(created, dict) else None
+            if not put_url:
+                raise GatewayResponseError(message="OVH gave no upload URL for the sender's document")
+            try:
+                response = self.session.put(put_url, data=document, timeout=self.timeout)
+            except requests.exceptions.RequestException as exc:
+                raise request_failed(exc, put_url.split("?")[0], self.timeout) from exc
+            if response.status_code >= 300:
+                raise GatewayServerError(message=f"OVH refused the sender's document (HTTP {response.status_code})")
         return "submitted"
 
 
@@ -230,7 +428,7 @@ def _job_result(answer):
     if not answer.get("ids"):
         raise GatewayResponseError(message="OVH's job answer has no message id")
     charged = answer.get("totalCreditsRemoved") or 0
-    return {"state": "accepted", "credits": float(charged), "ovh_ids": list(answer["ids"])}
+    return {"state": "accepted", "credits": float(charged), "provider_ref": str(answer["ids"][0])}
 
 
-__all__ = ["GatewayError", "OvhClient", "ovh_coding", "with_stop_mention"]
+__all__ = ["GatewayError", "OvhClient", "outgoing_state", "ovh_coding", "with_stop_mention"]
