@@ -12,61 +12,14 @@ from odoo.addons.sms.controllers.main import SmsController
 from ..tools import sms_tokens
 from ..tools.sms_bots import is_bot
 from ..tools.sms_gateway_api import SIGNATURE_HEADER, parse_delivery_report, parse_inbound, verify_signature
-from ..tools.sms_keywords import START, STOP, classify_inbound, normalize_sender_number
 
 _logger = logging.getLogger(__name__)
 
 
 def apply_inbound_keyword(gateway, inbound):
-    """Apply a STOP or START reply (``inbound``: ``{"from", "to", "body", "at"}``) received through
-    ``gateway``, whatever the provider; return ``(answer payload, HTTP status)``. A provider that
-    recognised the keyword itself says so in ``inbound["keyword"]`` (Twilio's ``OptOutType``), one
-    that identifies its messages gives ``inbound["message_id"]`` (a retried call is applied once)."""
-    keyword = inbound.get("keyword") or classify_inbound(inbound["body"])
-    if keyword is None:
-        _logger.info("SMS gateway %s: inbound message from %s ignored (no keyword)", gateway.id, inbound["from"])
-        return {"ok": True, "action": None}, 200
-    number = normalize_sender_number(inbound["from"])
-    if not number:
-        _logger.warning("SMS gateway %s: inbound %s from unusable number %r", gateway.id, keyword, inbound["from"])
-        return {"ok": False, "error": "'from' is not a phone number in international format"}, 400
-    key, ignored = request.env["sms.consent.event"].sudo()._sms_reply_check(
-        number, keyword, inbound["to"], inbound["body"], inbound["at"], message_id=inbound.get("message_id")
-    )
-    if ignored:
-        _logger.info("SMS gateway %s: inbound %s from %s dated %s not applied (%s)",
-                     gateway.id, keyword.upper(), number, inbound["at"], ignored)
-        return {"ok": True, "action": None, "ignored": ignored}, 200
-    text = inbound["body"].strip()
-    blacklist = request.env["phone.blacklist"].sudo().with_context(
-        sms_consent_message_date=inbound["at"],
-        sms_consent_message_key=key,
-        sms_consent_source="reply",
-        sms_consent_note=_("Replied \"%(text)s\" to %(to)s (gateway %(gateway)s)",
-                           text=text[:200], to=inbound["to"] or "-", gateway=gateway.name),
-    )
-    if keyword == STOP:
-        blacklist._add(
-            [number],
-            message=_(
-                "Blacklisted: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
-                text=text,
-                to=inbound["to"] or "-",
-                gateway=gateway.name,
-            ),
-        )
-    elif keyword == START:
-        blacklist._remove(
-            [number],
-            message=_(
-                "Removed from the blacklist: replied \"%(text)s\" to %(to)s (gateway %(gateway)s).",
-                text=text,
-                to=inbound["to"] or "-",
-                gateway=gateway.name,
-            ),
-        )
-    _logger.info("SMS gateway %s: inbound %s from %s applied", gateway.id, keyword.upper(), number)
-    return {"ok": True, "action": keyword}, 200
+    """Apply a STOP or START reply received through ``gateway`` (see
+    ``sms.consent.event._sms_apply_reply``); return ``(answer payload, HTTP status)``."""
+    return request.env["sms.consent.event"].sudo()._sms_apply_reply(gateway, inbound)
 
 
 class SmsGatewayWebhookController(http.Controller):

@@ -102,11 +102,17 @@ class SmsGatewaySettle(models.Model):
             _logger.info("SMS settle: %(queried)s messages asked, %(settled)s settled, %(expired)s expired", counts)
         return counts
 
-    def _sms_settle_status_batch(self, now, counts):
+    def _sms_settle_status_batch(self, now, counts, sent_before=None, asked_before=None, unknown_only=False):
         """Ask the provider the state of the next batch of this gateway's messages due for a
-        status query; apply the answers. Return True when none is left for this run."""
+        status query; apply the answers. Return True when none is left for this run.
+
+        Due: sent before ``sent_before`` and not asked since ``asked_before`` (both default to
+        *settle after* hours ago; a provider polled more often passes its own); only the messages
+        whose send answer was lost when ``unknown_only``."""
         self.ensure_one()
         due = now - timedelta(hours=self.settle_after_hours)
+        sent_before = sent_before or due
+        asked_before = asked_before or due
         size = min(self.batch_size or MAX_BATCH, MAX_BATCH)
         self.env.cr.execute(SQL(
             """
@@ -114,14 +120,16 @@ class SmsGatewaySettle(models.Model):
               FROM mailing_trace t
               JOIN mailing_mailing m ON m.id = t.mass_mailing_id
              WHERE t.trace_type = 'sms' AND t.trace_status = 'pending' AND t.sms_uuid IS NOT NULL
-               AND t.sent_datetime <= %(due)s
-               AND (t.sms_status_date IS NULL OR t.sms_status_date <= %(due)s)
+               AND t.sent_datetime <= %(sent_before)s
+               AND (t.sms_status_date IS NULL OR t.sms_status_date <= %(asked_before)s)
+               AND (t.sms_unknown OR NOT %(unknown_only)s)
                AND COALESCE(t.sms_gateway_id, m.sms_gateway_id) = %(gateway)s
              ORDER BY t.sent_datetime, t.id
              LIMIT %(size)s
                FOR UPDATE OF t SKIP LOCKED
             """,
-            due=due, gateway=self.id, size=size,
+            sent_before=sent_before, asked_before=asked_before, unknown_only=unknown_only, gateway=self.id,
+            size=size,
         ))
         rows = self.env.cr.fetchall()
         if not rows:
