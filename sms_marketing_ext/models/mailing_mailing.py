@@ -131,7 +131,8 @@ class MailingMailing(models.Model):
             mailing.email_from = company.email_formatted or company.name
         return res
 
-    @api.depends("body_plaintext", "sms_allow_unsubscribe", "company_id", "mailing_type")
+    @api.depends("body_plaintext", "sms_allow_unsubscribe", "company_id", "mailing_type", "sms_sender_id.sender_type",
+                 "sms_gateway_id.provider", "sms_gateway_id.ovh_no_stop_clause")
     def _compute_sms_counts(self):
         for mailing in self:
             if mailing.mailing_type != "sms":
@@ -331,18 +332,29 @@ class MailingMailing(models.Model):
         link, footer = sms_links.count_placeholders(
             short_base, mailing._sms_code_length(), self._sms_optout_footer_template()
         )
-        return {"link": link, "optout_footer": footer}
+        return {"link": link, "optout_footer": footer, "provider_suffix": mailing._sms_provider_suffix()}
+
+    def _sms_provider_suffix(self):
+        """What the mailing's gateway adds to each message from its sender (OVHcloud's STOP
+        mention...): part of the length, parts and cost, never of the text we send."""
+        mailing = self[:1]
+        if not mailing or mailing.mailing_type != "sms":
+            return ""
+        gateway = mailing.sms_gateway_id or self.env["sms.gateway"]._get_default_gateway(
+            mailing.company_id or self.env.company)
+        return gateway._sms_appended_text(mailing.sms_sender_id) if gateway else ""
 
     def _sms_body_as_sent(self):
         """The text every recipient gets at least (``{{ }}`` placeholders rendered empty), links
-        in their tracked form and the opt-out footer, tokens as placeholders of their exact length."""
+        in their tracked form and the opt-out footer, tokens as placeholders of their exact length,
+        and what the gateway appends (:meth:`_sms_provider_suffix`)."""
         self.ensure_one()
         return sms_links.render_for_count(
             sms_links.strip_placeholders(self.body_plaintext),
             self._sms_short_link_base(),
             self._sms_code_length(),
             self._sms_optout_footer_template() if self.sms_allow_unsubscribe else None,
-        )
+        ) + self._sms_provider_suffix()
 
     def _sms_link_trackers(self, urls):
         """The mailing's link tracker of each URL, in order (stock link_tracker, with the

@@ -131,6 +131,7 @@ class MailingMailingCost(models.Model):
         short_base = self._sms_short_link_base()
         code_length = self._sms_code_length()
         footer = self._sms_optout_footer_template() if self.sms_allow_unsubscribe else None
+        suffix = self._sms_provider_suffix()
         body, model = self.body_plaintext or "", self.mailing_model_real
         fields_sql = self._sms_placeholder_fields_sql()
         cr = self.env.cr
@@ -164,7 +165,7 @@ class MailingMailingCost(models.Model):
                 )
                 self.env.invalidate_all(flush=False)  # nothing was written: drop the chunk's records
             for res_id, country, *_values in rows:
-                text = sms_links.render_for_count(texts[res_id], short_base, code_length, footer)
+                text = sms_links.render_for_count(texts[res_id], short_base, code_length, footer) + suffix
                 counts[country or "??", sms_segments.billed_parts(text)] += 1
         cr.execute(SQL("CLOSE %s", SQL.identifier(cursor_name)))
         return counts

@@ -27,9 +27,10 @@ class MailingMailingDeliveryResults(models.Model):
         :return: the other messages, each with the parts of its rendered text
         """
         limit = (self.company_id or self.env.company).sms_max_segments
+        suffix = self._sms_provider_suffix()  # what the gateway appends counts, as it bills it
         kept, too_long = [], []
         for claimed in batch:
-            message = claimed._replace(parts=sms_segments.billed_parts(bodies[claimed.trace_id]))
+            message = claimed._replace(parts=sms_segments.billed_parts(bodies[claimed.trace_id] + suffix))
             (too_long if message.parts > limit else kept).append(message)
         if too_long:
             self.env.cr.execute(SQL(
@@ -164,7 +165,8 @@ class MailingMailingDeliveryResults(models.Model):
                 _logger.warning("SMS mailing %s: charges recorded from the stored parts: %s", mailing.id, error)
                 bodies = {}
             # A recipient deleted since, or a text that no longer renders: the parts counted at send.
-            parts = [sms_segments.billed_parts(bodies[row[0]]) if row[0] in bodies else row[3] for row in rows]
+            suffix = mailing._sms_provider_suffix()
+            parts = [sms_segments.billed_parts(bodies[row[0]] + suffix) if row[0] in bodies else row[3] for row in rows]
             prices = gateway._price_table()
             self.env.cr.execute(SQL(
                 """

@@ -215,6 +215,13 @@ class SmsGateway(models.Model):
         self.ensure_one()
         return Capabilities()
 
+    def _sms_appended_text(self, sender):
+        """What the provider adds to every message sent from ``sender`` (an sms.sender, maybe
+        empty) through this gateway, such as OVHcloud's STOP mention: counted in the length, the
+        parts and the cost, never in the text we send. Providers extend it; none by default."""
+        self.ensure_one()
+        return ""
+
     def _endpoint_name(self):
         """How to name where this gateway's calls go, in messages to the user."""
         self.ensure_one()

@@ -1,7 +1,7 @@
 /** @odoo-module **/
 // The SMS content field of mailings: the stock SMS widget (textarea, emojis) with an exact live
 // counter. It counts the text as it will be sent (links in their tracked short form, opt-out
-// footer when enabled) with the same rules and vectors as tools/sms_segments.py on the server.
+// footer when enabled, what the gateway appends) with the same rules and vectors as tools/sms_segments.py on the server.
 
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
@@ -26,7 +26,7 @@ export class SmsCounterField extends SmsWidget {
     setup() {
         super.setup();
         this.orm = useService("orm");
-        this.countContext = { link: "", optout_footer: "" };
+        this.countContext = { link: "", optout_footer: "", provider_suffix: "" };
         // Issue 13 §2: the text as typed, counted on every keystroke (the record only gets it on change).
         this.live = useState({ typed: null, committed: null });
         onWillStart(async () => {
@@ -58,7 +58,8 @@ export class SmsCounterField extends SmsWidget {
         if (this.props.record.data.sms_allow_unsubscribe && this.countContext.optout_footer) {
             text += this.countContext.optout_footer;
         }
-        return text;
+        // What the gateway appends (OVHcloud's STOP mention), as counted by the server.
+        return text + (this.countContext.provider_suffix || "");
     }
 
     get hasLinks() {
