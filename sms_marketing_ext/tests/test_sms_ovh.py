@@ -1,12 +1,14 @@
 import base64
+from datetime import timedelta, timezone
 
+from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
 from ..tools.providers.ovh import STOP_MENTION, OvhClient, with_stop_mention
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
-from .ovh_api_server import OvhAccount, OvhApiServer
+from .ovh_api_server import PARIS, OvhAccount, OvhApiServer
 
 APP_KEY, APP_SECRET, CONSUMER_KEY, SERVICE = "ak_test", "as_test_secret", "ck_test", "sms-ab12345-1"
 NUMBERS = [f"+336200000{index:02d}" for index in range(12)]
@@ -24,6 +26,8 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         cls.account = OvhAccount(APP_KEY, APP_SECRET, CONSUMER_KEY, SERVICE, credits=500.0)
         cls.account.senders["MyShop"] = {"sender": "MyShop", "status": "enable", "type": "alpha",
                                          "description": "Shop", "comment": ""}
+        cls.rates = {"us": 1.0, "fr": 1.0}
+        cls.account.rates = dict(cls.rates)
         cls.server = OvhApiServer(cls.account)
         cls.server.start()
         cls.addClassCleanup(cls.server.stop)
@@ -31,9 +35,10 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         cls.gateway = cls.env["sms.gateway"].create({
             "name": "OVH", "provider": "ovh", "ovh_endpoint": cls.server.url, "ovh_application_key": APP_KEY,
             "ovh_application_secret": APP_SECRET, "ovh_consumer_key": CONSUMER_KEY, "ovh_service_name": SERVICE,
-            "is_default": True, "batch_size": 5, "price_default": 1.0,
+            "batch_size": 5, "price_default": 1.0,
         })
-        cls.sender = cls._create_sender("MyShop", is_default=True)
+        cls.sender = cls._create_sender("MyShop", is_default=True)  # approved here, before OVH is the default
+        cls.gateway.is_default = True
         cls.mailing_list = cls.env["mailing.list"].create({"name": "OVH customers"})
         cls.env["mailing.contact"].create([
             {"name": f"Customer {index}", "mobile": number, "list_ids": [(4, cls.mailing_list.id)]}
@@ -45,6 +50,12 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         with self.account.lock:
             self.account.jobs.clear()
             self.account.sender_requests.clear()
+            self.account.outgoing.clear()
+            self.account.queued.clear()
+            self.account.incoming.clear()
+            self.account.calls.clear()
+            self.account.queue_jobs, self.account.lose_answers, self.account.drop_jobs = False, 0, 0
+            self.account.rates = dict(self.rates)
 
     def _mailing(self, body, sms_class="standard"):
         return self.env["mailing.mailing"].with_user(self.user_marketing).create({
@@ -94,7 +105,9 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         action = self.gateway.action_test_connection()
         self.assertIn("123.5", action["params"]["message"])
         self.assertTrue(self.gateway.cap_balance and self.gateway.cap_sender_sync)
+        self.assertTrue(self.gateway.cap_prices and self.gateway.cap_status_query and self.gateway.cap_inbound)
         self.assertFalse(self.gateway.cap_idempotent_send, "OVH jobs take no idempotency key")
+        self.assertFalse(self.gateway.cap_delivery_reports, "OVH's receipts are polled, OVH posts nothing to us")
 
     def test_ovh_wrong_credentials_clear_error(self):
         self.gateway.ovh_application_secret = "not-the-secret"  # noqa: S105
@@ -141,6 +154,14 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             {"sender": "NEWBRAND", "description": "Our new brand", "reason": "Promotions"}])
         self.assertEqual(self.account.senders["NEWBRAND"]["status"], "waitingValidation")
         self.assertEqual(sender.state, "submitted")
+        # The justification document went with it: created on the sender, the file uploaded.
+        [document] = [d for d in self.account.documents.values() if d["sender"] == "NEWBRAND"]
+        self.assertEqual(document["name"], "letterhead.pdf")
+        self.assertEqual(self.account.uploads[document["documentID"]], b"%PDF-1.4 letterhead")
+        # OVH's moderators enable it: the poll (no Sync click) approves it.
+        self.account.senders["NEWBRAND"]["status"] = "enable"
+        self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(sender.state, "approved")
 
     def test_ovh_stop_mention_counted(self):
         self.assertEqual(with_stop_mention("Hi", True, False), "Hi" + STOP_MENTION)
@@ -166,3 +187,151 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             gateway_b.with_user(admin_a).action_test_connection()
         with self.assertRaises(AccessError):
             gateway_b.with_user(admin_a).action_ovh_sync_senders()
+
+    # ------------------------------------------------------------
+    # Prices, receipts, lost answers, replies, STOP mention
+    # ------------------------------------------------------------
+
+    def _send_mailing(self, body="Soldes -20%"):
+        mailing = self._mailing(body)
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        return mailing, self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+
+    def test_ovh_prices_from_rates(self):
+        self.account.rates = {"fr": 1.0, "be": 2.5, "de": 3.0}
+        self.gateway.ovh_price_countries = "FR, be"
+        self.gateway.action_refresh_balance()
+        self.assertEqual({line.country_code: line.price for line in self.gateway.price_ids}, {"FR": 1.0, "BE": 2.5})
+        self.assertEqual(self.gateway.price_default, 2.5, "unlisted countries cost the dearest listed one")
+        self.assertEqual(self.gateway._price_for("BE"), 2.5)
+        with self.assertRaises(UserError):  # a country OVH has no rate for: said, nothing stored
+            self.gateway.ovh_price_countries = "FR, ZZ"
+            self.gateway.action_refresh_balance()
+
+    def test_ovh_poll_applies_receipts(self):
+        _mailing, traces = self._send_mailing()
+        self.assertTrue(all(trace.sms_provider_ref for trace in traces), "OVH's id kept on every trace")
+        outcomes = {0: (1, 0), 1: (2, 9), 2: (2, 801), 3: (16, 0), 4: (2, 53), 5: (8, 0)}
+        for index, (receipt, ptt) in outcomes.items():
+            self.account.deliver(traces[index].sms_uuid, receipt, ptt)
+        self.account.calls.clear()
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["delivered"], 5)
+        states = [(trace.trace_status, trace.failure_type or False) for trace in traces]
+        self.assertEqual(states[:6], [("sent", False), ("error", "sms_not_delivered"), ("error", "sms_expired"),
+                                      ("bounce", "sms_rejected"), ("bounce", "sms_rejected"), ("pending", False)])
+        self.assertEqual(set(states[6:]), {("pending", False)})
+        self.assertTrue(traces[0].sms_report_date)
+        detail_reads = [call for call in self.account.calls if call[1].startswith("outgoing/")]
+        self.assertEqual(len(detail_reads), 5, "only the messages with a final receipt are read one by one")
+        # Polled again: nothing moves, nothing read again.
+        self.account.calls.clear()
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["delivered"], 0)
+        self.assertFalse([call for call in self.account.calls if call[1].startswith("outgoing/")])
+
+    def test_ovh_settle_cron_asks_by_tag(self):
+        _mailing, traces = self._send_mailing()
+        self.env.cr.execute(SQL("UPDATE mailing_trace SET sent_datetime = sent_datetime - interval '5 hours', "
+                                "sms_provider_ref = NULL WHERE id = ANY(%s)", traces.ids))
+        traces.invalidate_recordset()
+        self.account.deliver(traces[0].sms_uuid, 1)
+        self.account.deliver(traces[1].sms_uuid, 2, 801)
+        counts = self.env["sms.gateway"]._cron_sms_settle(time_budget=30, gateways=self.gateway)
+        self.assertEqual((counts["queried"], counts["settled"]), (len(traces), 2))
+        self.assertEqual(traces[0].trace_status, "sent")
+        self.assertEqual((traces[1].trace_status, traces[1].failure_type), ("error", "sms_expired"))
+        self.assertEqual(set(traces[2:].mapped("trace_status")), {"pending"})
+        tag_lookups = [call for call in self.account.calls if call[1] == "outgoing" and "tag" in call[2]]
+        self.assertEqual(len(tag_lookups), len(traces), "each message found by its tag")
+
+    def test_ovh_lost_answer_found_by_tag_never_resent(self):
+        self.account.lose_answers = 1  # the first job is taken, its answer lost
+        _mailing, traces = self._send_mailing()
+        self.assertEqual(len(self.account.jobs), len(NUMBERS), "no message posted twice")
+        self.assertEqual(len({job["tag"] for job in self.account.jobs}), len(NUMBERS))
+        self.assertEqual(set(traces.mapped("trace_status")), {"pending"})
+        self.assertFalse(any(traces.mapped("sms_unknown")), "found at once by its tag: accepted, not unknown")
+        self.assertTrue(all(traces.mapped("sms_provider_ref")))
+
+    def test_ovh_lost_answer_waits_in_unknown(self):
+        # OVH queues the job (no tag on jobs): the lookup cannot find it, it waits as unknown.
+        self.account.queue_jobs, self.account.lose_answers = True, 1
+        mailing, traces = self._send_mailing()
+        self.assertEqual(len(self.account.jobs), len(NUMBERS), "never sent blindly again")
+        unknown = traces.filtered("sms_unknown")
+        self.assertEqual(len(unknown), 1)
+        Gateway = self.env["sms.gateway"]
+        now = fields.Datetime.now()
+        Gateway._cron_ovh_poll(time_budget=30, now=now + timedelta(minutes=10))
+        self.assertTrue(unknown.sms_unknown and unknown.trace_status == "pending", "jobs still queued: pending")
+        # The jobs go out and the message is delivered: the next lookup by tag settles it.
+        self.account.release_jobs()
+        self.account.deliver(unknown.sms_uuid, 1)
+        Gateway._cron_ovh_poll(time_budget=30, now=now + timedelta(minutes=50))
+        self.assertEqual((unknown.trace_status, unknown.sms_unknown), ("sent", False))
+        self.assertEqual(len(self.account.jobs), len(NUMBERS))
+        self.assertEqual(mailing.state, "done")
+
+    def test_ovh_lost_answer_never_taken_fails_unsent(self):
+        self.account.drop_jobs = 1  # the connection is cut before OVH takes the job
+        _mailing, traces = self._send_mailing()
+        unknown = traces.filtered("sms_unknown")
+        self.assertEqual(len(unknown), 1)
+        self.assertEqual(len(self.account.jobs), len(NUMBERS) - 1, "not sent again blindly")
+        self.env["sms.gateway"]._cron_ovh_poll(time_budget=30, now=fields.Datetime.now() + timedelta(minutes=10))
+        self.assertEqual((unknown.trace_status, unknown.failure_type, unknown.sms_credits), ("error", "sms_server", 0))
+        self.assertEqual(len(self.account.jobs), len(NUMBERS) - 1)
+
+    def test_ovh_replies_stop_start_applied_once(self):
+        Blacklist = self.env["phone.blacklist"].with_context(active_test=False)
+        Event = self.env["sms.consent.event"]
+        now = fields.Datetime.now()
+        self.account.receive(NUMBERS[0], "Stop !")
+        self.account.receive(NUMBERS[1], "Bonjour, merci")
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["replies"], 1)
+        self.assertTrue(Blacklist.search([("number", "=", NUMBERS[0]), ("active", "=", True)]))
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[1]), ("active", "=", True)]))
+        events = Event.search([("number", "=", NUMBERS[0])])
+        self.assertEqual((events.action, events.source), ("optout", "reply"))
+        self.assertTrue(self.gateway.ovh_inbound_cursor)
+        # Read again (the poll re-reads an overlap; OVH keeps its history): applied once.
+        self.gateway.ovh_inbound_cursor = False
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["replies"], 0)
+        self.assertEqual(Event.search_count([("number", "=", NUMBERS[0])]), 1)
+        # START later lifts it, through the same consent rules.
+        self.account.receive(NUMBERS[0], "START", at=(now + timedelta(minutes=1)).replace(
+            tzinfo=timezone.utc).astimezone(PARIS))
+        self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[0]), ("active", "=", True)]))
+        self.assertEqual(Event.search([("number", "=", NUMBERS[0])]).mapped("action"), ["optin", "optout"])
+
+    def test_ovh_stop_mention_in_counter_cost_and_parts(self):
+        body = "A" * 140  # 140 + the opt-out footer fits one part; OVH's mention makes it two
+        mailing = self._mailing(body)
+        mailing.sms_allow_unsubscribe = False
+        self.assertEqual(mailing.sms_length, 140 + len(STOP_MENTION))
+        self.assertEqual(mailing.sms_segment_count, 1)
+        mailing.body_plaintext = "A" * 150
+        self.assertEqual((mailing.sms_length, mailing.sms_segment_count), (150 + len(STOP_MENTION), 2))
+        self.assertEqual(mailing.sms_counter_context()["provider_suffix"], STOP_MENTION)
+        estimate = mailing._sms_cost_estimate()
+        self.assertEqual(estimate["parts"], 2)
+        self.assertEqual(estimate["cost"], 2 * len(NUMBERS) * self.gateway.price_default)
+        self.gateway.ovh_no_stop_clause = True
+        self.assertEqual((mailing.sms_length, mailing.sms_segment_count), (150, 1))
+        self.assertEqual(mailing.sms_counter_context()["provider_suffix"], "")
+        self.gateway.ovh_no_stop_clause = False
+        # A numeric sender gets no mention.
+        number_sender = self._create_sender("+33612345678", sender_type="virtual_number")
+        mailing.sms_sender_id = number_sender
+        self.assertEqual(mailing.sms_length, 150)
+        mailing.sms_sender_id = self.sender
+        # Sent: the text posted has no mention (OVH adds it), the parts recorded count it.
+        mailing.sms_allow_unsubscribe = True
+        mailing.action_put_in_queue()
+        self._run_cron_until_done(mailing)
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
+        self.assertEqual(set(traces.mapped("sms_parts")), {2})
+        self.assertFalse([job for job in self.account.jobs if STOP_MENTION in job["message"]])
