@@ -646,6 +646,7 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._create_sms_users()
         cls.env["ir.config_parameter"].sudo().set_param("web.base.url", cls.base_url())
         Gateway = cls.env["sms.gateway"]
         common = {"provider": "twilio", "twilio_from": "+15005550006", "twilio_callback_base_url": cls.PUBLIC}
@@ -825,6 +826,31 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
                              403)
         self.trace.invalidate_recordset()
         self.assertEqual(self.trace.trace_status, "pending")
+
+    def test_form_urls_are_the_routes(self):
+        """The URLs the gateway form shows (generic Callbacks tab, ``_get_webhook_urls``) are the ones
+        our routes serve: a status callback and an inbound message posted there, signed for them
+        as Twilio signs, are applied."""
+        with Form(self.gateway.with_user(self.user_marketing)) as form:
+            self.assertFalse(form._get_modifier("status_webhook_url", "invisible"))
+            status_url, inbound_url = form.status_webhook_url, form.inbound_webhook_url
+        self.assertEqual(status_url, self.gateway._report_url())
+        for url in (status_url, inbound_url):
+            self.assertTrue(url.startswith(self.PUBLIC + "/"), url)
+        form_data, query = self._status("delivered")
+        path = urllib.parse.urlsplit(status_url).path
+        signed = f"{status_url}?{query}"
+        response = self.url_open(f"{path}?{query}", data=form_data, headers={
+            twilio.SIGNATURE_HEADER: twilio.signature(AUTH_TOKEN, signed, form_data)})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.trace.invalidate_recordset()
+        self.assertEqual(self.trace.trace_status, "sent")
+        inbound = {"MessageSid": "SM" + "7" * 32, "AccountSid": ACCOUNT_SID, "From": "+33612345670",
+                   "To": "+15005550006", "Body": "STOP"}
+        response = self.url_open(urllib.parse.urlsplit(inbound_url).path, data=inbound, headers={
+            twilio.SIGNATURE_HEADER: twilio.signature(AUTH_TOKEN, inbound_url, inbound)})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertTrue(self._blacklisted("+33612345670"))
 
     def test_callback_url_follows_web_base_url_without_public_base(self):
         self.gateway.twilio_callback_base_url = False
