@@ -77,10 +77,11 @@ class MailingMailingDeliveryResults(models.Model):
                 spent += charged
             else:
                 spent += charged
-                if state == "accepted" and not charged:
+                if state in ("accepted", sms_delivery.UNKNOWN_STATE) and not charged:
                     # The gateway took this uuid before (our answer was lost, or the worker died
                     # before recording it): it answers "accepted, 0 credits" and charged the first
-                    # time, for this rendered text at its current prices.
+                    # time, for this rendered text at its current prices. A provider that prices
+                    # later (Twilio) answers 0 too; a lost answer is counted as sent, at that price.
                     charged = sms_delivery.message_cost(
                         message.parts, message.country, prices, gateway.price_default
                     )

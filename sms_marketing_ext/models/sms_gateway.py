@@ -121,16 +121,18 @@ class SmsGateway(models.Model):
 
     @api.depends("provider")
     def _compute_webhook_urls(self):
-        base_url = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
-        host = (urllib.parse.urlsplit(base_url).hostname or "").lower()
-        local = host in ("", "localhost", "0.0.0.0") or host.startswith("127.") or host == "::1"  # noqa: S104
         for gateway in self:
             urls = {entry["kind"]: entry for entry in gateway._get_webhook_urls() if not entry.get("secret")}
             gateway.status_webhook_url = urls.get("status", {}).get("url", False)
             gateway.inbound_webhook_url = urls.get("inbound", {}).get("url", False)
             notes = [entry["note"] for entry in urls.values() if entry.get("note")]
             gateway.webhook_urls_note = "\n".join(notes) or False
-            gateway.webhook_base_url_local = bool(urls) and local
+            # From the URLs themselves: a provider may build them on another base than web.base.url.
+            hosts = {(urllib.parse.urlsplit(entry["url"]).hostname or "").lower() for entry in urls.values()}
+            gateway.webhook_base_url_local = any(
+                host in ("", "localhost", "0.0.0.0") or host.startswith("127.") or host == "::1"  # noqa: S104
+                for host in hosts
+            )
 
     def _get_webhook_urls(self):
         """The URLs this gateway's provider must be given (or is given by us) to call Odoo back,

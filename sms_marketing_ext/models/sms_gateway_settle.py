@@ -116,9 +116,11 @@ class SmsGatewaySettle(models.Model):
         size = min(self.batch_size or MAX_BATCH, MAX_BATCH)
         self.env.cr.execute(SQL(
             """
-            SELECT t.id, t.sms_uuid, t.sms_unknown, COALESCE(t.sms_credits, 0)
+            SELECT t.id, t.sms_uuid, t.sms_unknown, COALESCE(t.sms_credits, 0),
+                   t.sms_provider_ref, t.sms_number, t.sent_datetime, s.name
               FROM mailing_trace t
               JOIN mailing_mailing m ON m.id = t.mass_mailing_id
+              LEFT JOIN sms_sender s ON s.id = m.sms_sender_id
              WHERE t.trace_type = 'sms' AND t.trace_status = 'pending' AND t.sms_uuid IS NOT NULL
                AND t.sent_datetime <= %(sent_before)s
                AND (t.sms_status_date IS NULL OR t.sms_status_date <= %(asked_before)s)
@@ -136,15 +138,20 @@ class SmsGatewaySettle(models.Model):
             return True
         try:
             with self._get_api() as api_client:
-                answers = api_client.status([row[1] for row in rows])
+                answers = api_client.status_of([
+                    {"uuid": row[1], "provider_ref": row[4], "number": row[5], "sent_at": row[6], "sender": row[7]}
+                    for row in rows
+                ])
         except GatewayError as error:
             _logger.warning("SMS gateway %s (%s): status query failed, settling later: %s", self.name, self.id, error)
             return True
         counts["queried"] += len(rows)
         final = {"id": [], "status": [], "failure": [], "at": []}
-        never_taken, refund = [], 0.0
-        for trace_id, uuid, unknown, charged in rows:
+        never_taken, refund, found = [], 0.0, {}
+        for trace_id, uuid, unknown, charged, *_known in rows:
             answer = answers.get(uuid.lower()) or answers.get(uuid) or {"state": "pending", "at": None}
+            if answer.get("provider_ref"):  # the provider found it by other means than its id
+                found[trace_id] = answer["provider_ref"]
             if answer["state"] in sms_delivery.GATEWAY_REPORT_STATE:
                 status, failure = sms_delivery.trace_state_for_report(answer["state"])
                 for key, value in (("id", trace_id), ("status", status), ("failure", failure or None),
@@ -156,6 +163,15 @@ class SmsGatewaySettle(models.Model):
         self.env.cr.execute(SQL(
             "UPDATE mailing_trace SET sms_status_date = %s WHERE id = ANY(%s)", now, [row[0] for row in rows],
         ))
+        if found:
+            self.env.cr.execute(SQL(
+                """
+                UPDATE mailing_trace t SET sms_provider_ref = r.ref
+                  FROM unnest(%s::int[], %s::varchar[]) AS r(id, ref)
+                 WHERE t.id = r.id AND t.sms_provider_ref IS NULL
+                """,
+                list(found), list(found.values()),
+            ))
         if final["id"]:
             self.env.cr.execute(SQL(
                 """

@@ -71,11 +71,30 @@ class SmsGatewayTwilio(models.Model):
     @api.depends("provider", "twilio_callback_base_url")
     def _compute_twilio_urls(self):
         for gateway in self:
-            if gateway.provider != "twilio" or not gateway.id:
-                gateway.twilio_status_url = gateway.twilio_inbound_url = False
-                continue
-            gateway.twilio_status_url = gateway._twilio_callback_url("status")
-            gateway.twilio_inbound_url = gateway._twilio_callback_url("inbound")
+            urls = {entry["kind"]: entry["url"] for entry in gateway._get_webhook_urls()} \
+                if gateway.provider == "twilio" else {}
+            gateway.twilio_status_url = urls.get("status", False)
+            gateway.twilio_inbound_url = urls.get("inbound", False)
+
+    @api.depends("twilio_callback_base_url")
+    def _compute_webhook_urls(self):
+        # The generic Callbacks tab: Twilio's URLs follow its public callback base URL.
+        return super()._compute_webhook_urls()
+
+    def _get_webhook_urls(self):
+        # Twilio signs its calls (X-Twilio-Signature): its URLs carry no secret, any user of the form sees them.
+        if self.provider != "twilio":
+            return super()._get_webhook_urls()
+        if not self.id:
+            return []
+        return [
+            {"kind": "status", "label": _("Status callbacks"), "url": self._twilio_callback_url("status"),
+             "note": _("Twilio gets the status callback URL with each message (StatusCallback): nothing to "
+                       "configure.")},
+            {"kind": "inbound", "label": _("Incoming messages"), "url": self._twilio_callback_url("inbound"),
+             "note": _('Paste the inbound URL as "A message comes in" (HTTP POST) of your Twilio number or Messaging '
+                       "Service, so that replies such as STOP reach Odoo. Twilio signs both with the auth token.")},
+        ]
 
     @api.constrains("provider", "twilio_api_base", "twilio_pricing_base", "twilio_account_sid", "twilio_api_key_sid",
                     "twilio_messaging_service_sid", "twilio_price_countries", "twilio_callback_base_url")

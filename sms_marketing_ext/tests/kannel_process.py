@@ -3,8 +3,9 @@ and ``kannel-extras``), started on free loopback ports with a configuration gene
 temporary directory. ``scripts/test`` installs the packages when they are missing; a missing
 Kannel is an error, never a skip.
 
-Two fake SMSCs: ``mt`` receives what we send (its fakesmsc prints every message it gets), ``mo``
-is where a fakesmsc run injects a reply from a phone (inbound SMS).
+Two fake SMSCs: ``mt`` receives what we send (its fakesmsc prints every message it gets), except
+the numbers starting with :data:`UNROUTABLE_PREFIX` (no SMSC takes them: smsbox answers 403 "Not
+routable"); ``mo`` is where a fakesmsc run injects a reply from a phone (inbound SMS).
 """
 
 import os
@@ -32,6 +33,8 @@ SENT_RE = re.compile(r"Sent SMS \[SMSC:(?P<smsc>[^\]]*)\].*?\[from:(?P<from>[^\]
                      r"\[flags:(?P<mclass>-?\d+):(?P<coding>-?\d+):")
 SMSBOX_USER = "odoo"
 SMSBOX_PASSWORD = "kannel-test-password"  # noqa: S105 - throw-away password of the test's own smsbox
+# Receivers the mt SMSC refuses (denied-prefix): Kannel cannot route them.
+UNROUTABLE_PREFIX = "+33750"
 
 
 def free_port():
@@ -58,6 +61,7 @@ class KannelProcess:
         self.sendsms_url = f"http://127.0.0.1:{self.ports['sendsms']}"
         self.inbound_url = inbound_url
         self.processes = {}
+        self.password = SMSBOX_PASSWORD
         self.fakesmsc_logs = []
         self._marks = (0, 0)
         self._write_config()
@@ -84,6 +88,7 @@ smsc-id = mt
 port = {self.ports['mt']}
 connect-allow-ip = 127.0.0.1
 allowed-smsc-id = mt
+denied-prefix = "{UNROUTABLE_PREFIX}"
 
 group = smsc
 smsc = fake
@@ -107,7 +112,7 @@ max-pending-requests = 4
 
 group = sendsms-user
 username = {SMSBOX_USER}
-password = {SMSBOX_PASSWORD}
+password = {self.password}
 max-messages = 10
 concatenation = true
 
@@ -140,6 +145,18 @@ get-url = "{self.inbound_url}&from=%p&to=%P&text=%a&at=%T"
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir), log)
         self._wait_smsc_online("mt")
         return self
+
+    def restart_smsbox(self, password):
+        """Restart smsbox alone with another sendsms password (bearerbox keeps what it took): our
+        calls are then refused with 403 "Authorization failed for sendsms", as after a password
+        change on the Kannel side."""
+        process, log = self.processes.pop("smsbox")
+        stop_process(process, 10)
+        log.close()
+        self.password = password
+        self._write_config()
+        self._spawn("smsbox", [SMSBOX, self.conf])
+        self._wait_port(self.ports["sendsms"], "smsbox")
 
     def stop(self):
         """Stop every box (SIGTERM: bearerbox writes its store), the SMSC simulator last."""

@@ -6,10 +6,10 @@ from unittest.mock import patch
 import requests
 
 from odoo.tests import HttpCase, tagged
-from odoo.tools import SQL, config
+from odoo.tools import SQL, config, mute_logger
 
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
-from .kannel_process import SMSBOX_PASSWORD, SMSBOX_USER, KannelProcess
+from .kannel_process import SMSBOX_PASSWORD, SMSBOX_USER, UNROUTABLE_PREFIX, KannelProcess
 
 RECIPIENTS = 300
 GSM_TEXT = "Soldes d'hiver: -20% sur tout, 5€ la livraison [code HIVER]"
@@ -256,3 +256,98 @@ class TestSmsKannel(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
         self._wait(lambda: set(resumed.mapped("trace_status")) == {"sent"}, "the resumed messages delivered")
         with self._db():
             self.assertLessEqual(set(traces.mapped("trace_status")), {"pending", "sent"})
+
+    def _get_api_with_hook(self, on_answer):
+        """``_get_api`` whose client calls ``on_answer(n)`` after Kannel's n-th answer."""
+        kannel_get_api, answered = type(self.gateway)._get_api, []
+
+        def get_api(gateway):
+            client = kannel_get_api(gateway)
+
+            def count(response, *_args, **_kwargs):
+                answered.append(response.status_code)
+                on_answer(len(answered))
+            client.session.hooks["response"].append(count)
+            return client
+        return get_api, answered
+
+    def test_kannel_refuses_the_user_mid_batch(self):
+        """smsbox takes 3 messages of a batch of 6, then refuses our sendsms user (403
+        "Authorization failed": its password changed): the 3 it took are sent once and never again,
+        the 3 others wait and go once the password is right again. Failing the whole batch, as a
+        refused first message does, would send the first 3 twice."""
+        self.addCleanup(lambda: self.kannel.password != SMSBOX_PASSWORD and self.kannel.restart_smsbox(
+            SMSBOX_PASSWORD))
+        get_api, answered = self._get_api_with_hook(
+            lambda count: count == 3 and self.kannel.restart_smsbox("changed-on-the-kannel-side"))
+        with self._db():
+            mailing = self._mailing("Offre du jour", "standard", recipients=6)
+            mailing.action_put_in_queue()
+            mailing._sms_start_sending()
+            with patch.object(type(self.gateway), "_get_api", get_api), \
+                    self.assertLogs("odoo.addons.sms_marketing_ext.tools.providers.kannel", "WARNING") as logs:
+                self.assertTrue(mailing._sms_send_batch())
+            self.assertEqual(answered, [202, 202, 202, 403], "the 5th and 6th are not tried after a refusal")
+            self.assertIn("Authorization failed", logs.output[0])
+            traces = self._traces(mailing).sorted("id")
+            self.assertEqual(traces.mapped("trace_status"), ["pending"] * 3 + ["outgoing"] * 3)
+            self.assertEqual(set(traces[3:].mapped("failure_type")), {"sms_server"})
+            self.assertFalse(any(traces.mapped("sms_unknown")), "a refusal is an answer: no doubt")
+            sent_first = set(traces[:3].mapped("sms_number"))
+            # Still refused: the next batch's first message fails the whole call; nothing moves.
+            self.env.cr.execute(SQL("UPDATE mailing_trace SET sms_next_attempt = NULL WHERE mass_mailing_id = %s",
+                                    mailing.id))
+            with mute_logger("odoo.addons.sms_marketing_ext.models.mailing_mailing_delivery"):
+                self.assertTrue(mailing._sms_send_batch())
+            self.assertEqual(self._traces(mailing).sorted("id").mapped("trace_status"),
+                             ["pending"] * 3 + ["outgoing"] * 3)
+            self.assertEqual(set(self._traces(mailing).sorted("id")[3:].mapped("failure_reason")),
+                             {"AccessError: Kannel refused the sendsms user: Authorization failed for sendsms"})
+        self.kannel.restart_smsbox(SMSBOX_PASSWORD)
+        self._run_cron_until_done(mailing)
+        self._wait(lambda: len(self.kannel.received()) >= 6, "6 messages at fakesmsc")
+        time.sleep(1)  # anything sent twice would arrive now
+        received = self._received_by_number()
+        with self._db():
+            self.assertEqual(set(received), set(self._traces(mailing).mapped("sms_number")), "nothing lost")
+        self.assertLessEqual(sent_first, set(received))
+        self.assertEqual({number: len(texts) for number, texts in received.items() if len(texts) != 1}, {},
+                         "nothing sent twice")
+
+    def test_kannel_unroutable_number_mid_batch(self):
+        """Kannel cannot route one receiver of a batch (403 "Not routable"): that message waits
+        for its retries (then fails), the batch goes on; nothing is sent twice."""
+        with self._db():
+            self.gateway.max_attempts = 2
+            # Older contacts and newer ones, lower numbers and higher ones around it: in the middle of
+            # the batch whatever the order the audience comes in.
+            contacts = self.mailing_list.contact_ids.sorted("id")[:2]
+            for name, number in (("Nowhere", UNROUTABLE_PREFIX + "000001"), ("New 1", "+33760000001"),
+                                 ("New 2", "+33760000002")):
+                contacts |= self.env["mailing.contact"].create({"name": name, "mobile": number})
+            mailing = self._mailing("Offre du soir", "standard")
+            mailing.contact_list_ids = self.env["mailing.list"].create({"name": "Routes", "contact_ids": contacts.ids})
+            mailing.action_put_in_queue()
+            mailing._sms_start_sending()
+            with self.assertLogs("odoo.addons.sms_marketing_ext.tools.providers.kannel", "WARNING") as logs:
+                self.assertTrue(mailing._sms_send_batch())
+            self.assertIn("Not routable", logs.output[0])
+            traces = self._traces(mailing).sorted("id")
+            unroutable = traces.filtered(lambda t: t.sms_number.startswith(UNROUTABLE_PREFIX))
+            self.assertEqual(len(traces), 5)
+            self.assertNotIn(unroutable, traces[0] | traces[-1], "in the middle of the batch")
+            self.assertEqual(((traces - unroutable).mapped("trace_status"), unroutable.trace_status),
+                             (["pending"] * 4, "outgoing"))
+        with mute_logger("odoo.addons.sms_marketing_ext.tools.providers.kannel"):
+            self._run_cron_until_done(mailing)
+        with self._db():
+            self.assertEqual((unroutable.trace_status, unroutable.failure_type, unroutable.sms_attempts),
+                             ("error", "sms_server", 2), "tried twice (max attempts), never accepted")
+            routable = set((traces - unroutable).mapped("sms_number"))
+        self._wait(lambda: len(self.kannel.received()) >= 4, "4 messages at fakesmsc")
+        time.sleep(1)
+        self.assertEqual(sorted(number for _sender, number, _text, _parts in self.kannel.received()),
+                         sorted(routable), "each routable one once, the unroutable one never")
+        # Kannel also reports the message it could not route (DLR 16, "NACK/no SMSC"): rejected.
+        self._wait(lambda: unroutable.trace_status == "bounce", "Kannel's report of the unroutable message")
+        self.assertEqual(unroutable.failure_type, "sms_rejected")

@@ -219,10 +219,31 @@ class TestSmsProviders(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin
         iap = self.env["sms.gateway"].create({"name": "IAP", "provider": "odoo_iap"})
         self.assertEqual(iap.status_webhook_url, "https://odoo.example.com/sms/status")
         self.assertFalse(iap.inbound_webhook_url)
-        # A web.base.url on this machine: the form warns that no gateway can call back.
+        # Twilio: signed calls, no secret in the URLs: in the generic fields, on its public base URL.
+        twilio_gateway = self.env["sms.gateway"].create({
+            "name": "Twilio", "provider": "twilio", "twilio_account_sid": "AC" + "0" * 32,
+            "twilio_callback_base_url": "https://public.example.com/",
+        })
+        twilio_base = f"https://public.example.com/sms_marketing_ext/twilio/{twilio_gateway.id}"
+        self.assertEqual([(e["kind"], e["url"], bool(e.get("secret"))) for e in twilio_gateway._get_webhook_urls()],
+                         [("status", f"{twilio_base}/status", False), ("inbound", f"{twilio_base}/inbound", False)])
+        self.assertEqual(
+            twilio_gateway.with_user(self.user_marketing).read(["status_webhook_url", "inbound_webhook_url"])[0],
+            {"id": twilio_gateway.id, "status_webhook_url": f"{twilio_base}/status",
+             "inbound_webhook_url": f"{twilio_base}/inbound"}, "every user of the form sees them")
+        self.assertEqual(twilio_gateway._report_url(), twilio_gateway.status_webhook_url, "what each message carries")
+        self.assertIn("A message comes in", twilio_gateway.webhook_urls_note)
+        self.assertFalse(twilio_gateway.webhook_base_url_local)
+        # A web.base.url on this machine: the form warns that no gateway can call back; not for
+        # Twilio while its public callback base URL is set, which its URLs follow.
         self.env["ir.config_parameter"].sudo().set_param("web.base.url", "http://localhost:8069")
-        self.jsonrpc.invalidate_recordset()
+        (self.jsonrpc | twilio_gateway).invalidate_recordset()
         self.assertTrue(self.jsonrpc.webhook_base_url_local)
+        self.assertFalse(twilio_gateway.webhook_base_url_local)
+        twilio_gateway.twilio_callback_base_url = False
+        self.assertEqual(twilio_gateway.inbound_webhook_url,
+                         f"http://localhost:8069/sms_marketing_ext/twilio/{twilio_gateway.id}/inbound")
+        self.assertTrue(twilio_gateway.webhook_base_url_local)
 
     def test_refresh_balance_says_what_it_found(self):
         notification = self.jsonrpc.action_refresh_balance()

@@ -7,14 +7,19 @@ Prism answers the spec's examples and keeps no state: delivery reports and inbou
 posted to our routes as Twilio does, signed as Twilio signs."""
 
 import doctest
+import email.utils
 import http.server
+import json
 import threading
 import time
 import urllib.parse
+import uuid as uuid_lib
+from datetime import datetime, timedelta, timezone
 
 import requests
 from twilio.request_validator import RequestValidator
 
+from odoo import fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import BaseCase, Form, HttpCase, TransactionCase, tagged
 from odoo.tools import SQL, mute_logger
@@ -22,7 +27,12 @@ from odoo.tools import SQL, mute_logger
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from ..tools.providers import twilio
-from ..tools.providers.base import GatewayAccessError, GatewayValidationError
+from ..tools.providers.base import (
+    GatewayAccessError,
+    GatewayTransientError,
+    GatewayUnsupportedError,
+    GatewayValidationError,
+)
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
 from .prism_process import API_SPEC, PRICING_SPEC, PrismProcess
 
@@ -121,6 +131,67 @@ class _FakeTwilioHandler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
         except OSError as exc:  # the client gave up (timeout): what this mode is for
+            self.server.aborted.append(exc)
+
+    def log_message(self, *_args):
+        pass
+
+
+class _StatefulTwilioHandler(http.server.BaseHTTPRequestHandler):
+    """A Twilio that remembers the messages it created, for what Prism (stateless) cannot show:
+    ``Messages.json`` creates one (``server.messages``, newest last), ``Messages/{Sid}.json`` and
+    ``Messages.json?To=`` read them back, ``Balance.json`` pays. ``server.mode``: ``"ok"``;
+    ``"slow"``: the message is created, the answer comes after the client's timeout; ``"lost"``: the
+    connection is held without creating anything (a request that never reached Twilio's API)."""
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        self.server.gets.append(url.path)
+        prefix = f"/2010-04-01/Accounts/{ACCOUNT_SID}"
+        if self.server.fail_gets_after is not None and len(self.server.gets) > self.server.fail_gets_after:
+            return self._answer(503, {"code": 20503, "message": "Service Unavailable", "status": 503})
+        if url.path == f"{prefix}/Balance.json":
+            return self._answer(200, {"balance": "100.0", "currency": "USD", "account_sid": ACCOUNT_SID})
+        if url.path == f"{prefix}/Messages.json":
+            to = urllib.parse.parse_qs(url.query).get("To", [None])[0]
+            page = [m for m in reversed(self.server.messages) if to is None or m["to"] == to]
+            return self._answer(200, {"messages": page, "page": 0, "page_size": 50, "next_page_uri": None})
+        if url.path.startswith(f"{prefix}/Messages/") and url.path.endswith(".json"):
+            sid = url.path.rsplit("/", 1)[1][:-5]
+            for message in self.server.messages:
+                if message["sid"] == sid:
+                    return self._answer(200, message)
+            return self._answer(404, {"code": 20404, "message": f"The requested resource {url.path} was not found",
+                                      "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404})
+        return self._answer(404, {"code": 20404, "message": "not found", "status": 404})
+
+    def do_POST(self):
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+        self.server.posts.append(form)
+        if self.server.mode == "lost":
+            time.sleep(2.5)
+            return self._answer(500, {"code": 20500, "message": "Internal Server Error", "status": 500})
+        message = {
+            "sid": "SM" + uuid_lib.uuid4().hex, "account_sid": ACCOUNT_SID, "to": form["To"][0],
+            "from": form.get("From", [None])[0], "messaging_service_sid": form.get("MessagingServiceSid", [None])[0],
+            "body": form["Body"][0], "status": "queued", "error_code": None, "direction": "outbound-api",
+            "date_created": email.utils.format_datetime(datetime.now(timezone.utc)),
+            "date_updated": email.utils.format_datetime(datetime.now(timezone.utc)), "date_sent": None,
+        }
+        self.server.messages.append(message)
+        if self.server.mode == "slow":
+            time.sleep(2.5)
+        return self._answer(201, message)
+
+    def _answer(self, status, payload):
+        body = json.dumps(payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError as exc:  # the client gave up (timeout): what slow modes are for
             self.server.aborted.append(exc)
 
     def log_message(self, *_args):
@@ -254,8 +325,8 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         self.assertIn("0.05 credits available", action["params"]["message"])
         # Capabilities as the form shows them.
         self.assertTrue(self.gateway.cap_balance and self.gateway.cap_prices and self.gateway.cap_delivery_reports
-                        and self.gateway.cap_inbound)
-        self.assertFalse(self.gateway.cap_idempotent_send or self.gateway.cap_status_query)
+                        and self.gateway.cap_inbound and self.gateway.cap_status_query)
+        self.assertFalse(self.gateway.cap_idempotent_send)
 
     def test_bad_credentials_clear_message(self):
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeTwilioHandler)
@@ -328,6 +399,196 @@ class TestSmsTwilioPrism(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase
         self.assertTrue(trace.sms_unknown)
         self.assertEqual(trace.trace_status, "pending")
 
+    def test_status_query_passes_the_spec(self):
+        """The settle cron's status query against Prism: GET Messages/{Sid}.json for a message with
+        its SID, GET Messages.json?To= for one whose send answer was lost; every request valid.
+        Prism's examples: the fetched message is "sent" (not final); the list holds an outbound
+        message to +18182008801 from +12019235161 created Fri, 24 May 2019 17:44:46 +0000, of
+        Messaging Service MGaaaa..., and an inbound one. The list's example contradicts its own
+        schema (relative page URIs where it says "uri"): a Prism without ``--errors`` serves it,
+        still validating our requests."""
+        lenient = PrismProcess(API_SPEC, errors=False)
+        self.addCleanup(lenient.stop)
+        lenient.start()
+        before, received_before = self.api.validated(), len(self.api.received())
+        lost_at = datetime(2019, 5, 24, 17, 44, 50)  # when we recorded the send whose answer was lost
+        with self._client(sender="+15005550006") as client:
+            self.assertEqual(client.status_of([{"uuid": "a" * 32, "provider_ref": "SM" + "a" * 32}]),
+                             {"a" * 32: {"state": "pending", "at": None}})
+            with self.assertRaises(GatewayUnsupportedError):
+                client.status(["a" * 32])
+        self.assertEqual(self.api.received()[received_before:],
+                         [("get", f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{'SM' + 'a' * 32}.json")])
+        self.assertEqual(self.api.validated() - before, 1)
+        example = {"number": "+18182008801", "sent_at": lost_at, "provider_ref": None}
+        with twilio.TwilioClient(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN, api_base=lenient.url,
+                                 sender="+15005550006") as client:
+            answers = client.status_of([
+                dict(example, uuid="b" * 32, sender="+12019235161"),
+                dict(example, uuid="c" * 32, sender="MyShop"),  # not from our sender
+                dict(example, uuid="d" * 32, sender="+12019235161", sent_at=lost_at + timedelta(hours=1)),
+            ])
+        self.maxDiff = None
+        self.assertEqual(answers, {
+            "b" * 32: {"state": "pending", "at": None, "provider_ref": "SMded05904ccb347238880ca9264e8fe1c"},
+            "c" * 32: {"state": "pending", "at": None},
+            "d" * 32: {"state": "pending", "at": None},  # created an hour before: not ours
+        })
+        with twilio.TwilioClient(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN, api_base=lenient.url,
+                                 messaging_service_sid="MG" + "a" * 32) as client:
+            found = client.find_message("+18182008801", lost_at, sender="MyShop")
+        self.assertEqual(found["sid"], "SMded05904ccb347238880ca9264e8fe1c", "the service's message, whatever From")
+        self.assertEqual(lenient.received(), [("get", f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")] * 4)
+        self.assertEqual(lenient.validated(), 4, "every request passed the spec's validation")
+
+    def _stateful_twilio(self, mode="ok"):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StatefulTwilioHandler)
+        server.mode, server.posts, server.gets, server.messages, server.fail_gets_after = mode, [], [], [], None
+        server.aborted = []
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        self.gateway.write({"twilio_api_base": f"http://127.0.0.1:{server.server_address[1]}", "timeout": 1,
+                            "batch_size": 50})
+        return server
+
+    def _send_mailing(self, numbers, name):
+        contacts = self.env["mailing.contact"].create([
+            {"name": f"{name} {index}", "mobile": number} for index, number in enumerate(numbers)])
+        mailing_list = self.env["mailing.list"].create({"name": name, "contact_ids": [(6, 0, contacts.ids)]})
+        mailing = self.env["mailing.mailing"].create({
+            "subject": name, "mailing_type": "sms", "body_plaintext": f"Bonjour {name}",
+            "mailing_model_id": self.env["ir.model"]._get_id("mailing.list"), "sms_allow_unsubscribe": True,
+            "contact_list_ids": [(6, 0, mailing_list.ids)],
+        })
+        mailing.with_context(sms_ext_cost_confirmed=True).action_put_in_queue()
+        for _run in range(3):
+            self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+            if mailing.state == "done":
+                break
+        self.assertEqual(mailing.state, "done")
+        return self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)]).sorted("sms_number")
+
+    def _settle(self, hours_later):
+        return self.env["sms.gateway"]._cron_sms_settle(
+            time_budget=60, now=fields.Datetime.now() + timedelta(hours=hours_later), gateways=self.gateway)
+
+    def test_settle_cron_asks_twilio_by_sid(self):
+        """Issue 12 §5: the settle cron asks Twilio the state of each message still pending, by the
+        SID kept on its trace, and reads statuses and error codes as the status callback does."""
+        server = self._stateful_twilio()
+        numbers = [f"+3363000010{index}" for index in range(8)]
+        traces = self._send_mailing(numbers, "Settle")
+        self.assertEqual(set(traces.mapped("trace_status")), {"pending"})
+        by_number = {message["to"]: message for message in server.messages}
+        self.assertEqual(traces.mapped("sms_provider_ref"), [by_number[number]["sid"] for number in numbers])
+        for number, (status, code) in zip(numbers, [
+            ("delivered", None), ("undelivered", 30003), ("failed", 30036), ("undelivered", 30007),
+            ("sent", None), ("canceled", None), ("read", None), (None, None),
+        ], strict=True):
+            if status is None:  # its log deleted at Twilio since: 404
+                server.messages.remove(by_number[number])
+                continue
+            by_number[number].update(status=status, error_code=code,
+                                     date_updated="Fri, 24 May 2024 17:18:28 +0000")
+        charged = traces.mapped("sms_credits")
+        self.assertEqual(self._settle(1)["queried"], 0, "not before the gateway's settle after")
+        server.gets.clear()
+        counts = self._settle(5)
+        self.assertEqual((counts["queried"], counts["settled"], counts["expired"]), (8, 6, 0))
+        self.assertEqual(sorted(server.gets), sorted(
+            f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json" for sid in traces.mapped("sms_provider_ref")))
+        self.assertEqual([(t.trace_status, t.failure_type or False) for t in traces], [
+            ("sent", False), ("error", "sms_not_delivered"), ("error", "sms_expired"), ("bounce", "sms_rejected"),
+            ("pending", False), ("error", "sms_not_delivered"), ("sent", False), ("pending", False),
+        ])
+        self.assertEqual(traces[0].sms_report_date, datetime(2024, 5, 24, 17, 18, 28), "Twilio's date_updated")
+        self.assertEqual(traces.mapped("sms_credits"), charged, "credits as charged")
+        # The two still pending are asked again later, then given up at the horizon.
+        self.assertEqual(self._settle(6)["queried"], 0)
+        self.assertEqual(self._settle(10)["queried"], 2)
+        self.assertEqual(self._settle(73)["expired"], 2)
+        self.assertEqual(set(traces[4].mapped("failure_type") + traces[7].mapped("failure_type")), {"sms_expired"})
+
+    def test_lost_answer_waits_then_found_by_lookup(self):
+        """Issue 12 §1 for Twilio (no idempotency key): a send whose answer was lost is never sent
+        again; it waits as outcome unknown. The settle cron looks it up by recipient: found (a single
+        outbound message from our sender, created when we sent), it takes Twilio's state and SID;
+        not found, nothing is concluded (Twilio takes no key of ours): it waits for its callback,
+        then the horizon records it as expired, credits kept."""
+        server = self._stateful_twilio("slow")
+        with mute_logger("odoo.addons.sms_marketing_ext.models.mailing_mailing_delivery_results",
+                         "odoo.addons.sms_marketing_ext.tools.providers.twilio"):
+            found = self._send_mailing(["+33630000201"], "Slow")
+            server.mode = "lost"
+            missing = self._send_mailing(["+33630000202"], "Lost")
+            for _run in range(2):  # later runs send nothing again
+                self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(len(server.posts), 2, "each sent once, never again blindly")
+        self.assertEqual(len(server.messages), 1, "Twilio created the first, never got the second")
+        for trace in found | missing:
+            self.assertEqual((trace.trace_status, trace.sms_unknown, trace.sms_provider_ref), ("pending", True, False))
+        server.messages[0].update(status="delivered", date_updated=server.messages[0]["date_created"])
+        server.gets.clear()
+        counts = self._settle(5)
+        self.assertEqual((counts["queried"], counts["settled"]), (2, 1))
+        self.assertEqual(server.gets, [f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"] * 2)
+        self.assertEqual((found.trace_status, found.sms_unknown, found.sms_provider_ref),
+                         ("sent", False, server.messages[0]["sid"]))
+        self.assertAlmostEqual(found.sms_credits, 0.05, msg="counted as sent at the Pricing API's price, kept")
+        self.assertEqual((missing.trace_status, missing.sms_unknown, missing.sms_provider_ref),
+                         ("pending", True, False), "not found proves nothing: it keeps waiting")
+        charged = missing.sms_credits
+        self.assertAlmostEqual(charged, 0.05)
+        self.assertEqual(self._settle(73)["expired"], 1)
+        self.assertEqual((missing.trace_status, missing.failure_type), ("error", "sms_expired"))
+        self.assertIn("answer to the send was lost", missing.failure_reason)
+        self.assertEqual(missing.sms_credits, charged)
+        self.assertEqual(len(server.posts), 2)
+
+    def test_lookup_never_guesses(self):
+        """Two messages to the number around that time, or none from our sender: no match."""
+        server = self._stateful_twilio()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        client = twilio.TwilioClient(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN, api_base=base, sender="+15005550006")
+        message = {"uuid": "e" * 32, "number": "+33612345678", "content": "Hi"}
+        client.send([message])
+        sent_at = fields.Datetime.now()
+        self.assertEqual(client.find_message("+33612345678", sent_at)["sid"], server.messages[0]["sid"])
+        self.assertIsNone(client.find_message("+33612345678", sent_at, sender="MyShop"), "another From")
+        self.assertIsNone(client.find_message("+33612345679", sent_at), "another number")
+        client.send([dict(message, uuid="f" * 32)])
+        with self.assertLogs("odoo.addons.sms_marketing_ext.tools.providers.twilio", "WARNING"):
+            self.assertIsNone(client.find_message("+33612345678", sent_at), "two candidates: none taken")
+
+    def test_status_query_failures(self):
+        """A failure of the first question fails the query (the settle cron asks later, nothing
+        marked); a later one ends it with what was learnt (the rest is asked later)."""
+        server = self._stateful_twilio()
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        client = twilio.TwilioClient(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN, api_base=base, sender="+15005550006")
+        client.send([{"uuid": char * 32, "number": f"+3361234567{index}", "content": "Hi"}
+                     for index, char in enumerate("ef")])
+        sids = [message["sid"] for message in server.messages]
+        server.messages[0]["status"] = "delivered"
+        asked = [{"uuid": "e" * 32, "provider_ref": sids[0]}, {"uuid": "f" * 32, "provider_ref": sids[1]},
+                 {"uuid": "0" * 32, "provider_ref": None}]
+        server.gets.clear()
+        server.fail_gets_after = 0
+        with self.assertRaises(GatewayTransientError):
+            client.status_of(asked)
+        server.gets.clear()
+        server.fail_gets_after = 1
+        with self.assertLogs("odoo.addons.sms_marketing_ext.tools.providers.twilio", "WARNING"):
+            answers = client.status_of(asked)
+        self.assertEqual(answers, {"e" * 32: {"state": "delivered", "at": answers["e" * 32]["at"]}},
+                         "the answer learnt before the failure; the others left out")
+        self.assertTrue(answers["e" * 32]["at"])
+        server.fail_gets_after = None
+        self.assertEqual(client.status_of(asked)["0" * 32], {"state": "pending", "at": None}, "nothing to ask by")
+        self.assertEqual(client.status_of([]), {})
+
     def test_form_configures_twilio_quickly(self):
         """The gateway form: choosing Twilio shows its fields only; four values typed (name, Account
         SID, auth token, From), then Test connection and Refresh work; the webhook URLs to copy."""
@@ -385,6 +646,7 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        cls._create_sms_users()
         cls.env["ir.config_parameter"].sudo().set_param("web.base.url", cls.base_url())
         Gateway = cls.env["sms.gateway"]
         common = {"provider": "twilio", "twilio_from": "+15005550006", "twilio_callback_base_url": cls.PUBLIC}
@@ -564,6 +826,31 @@ class TestSmsTwilioWebhooks(SmsMarketingUsersMixin, SmsSenderMixin, HttpCase):
                              403)
         self.trace.invalidate_recordset()
         self.assertEqual(self.trace.trace_status, "pending")
+
+    def test_form_urls_are_the_routes(self):
+        """The URLs the gateway form shows (generic Callbacks tab, ``_get_webhook_urls``) are the ones
+        our routes serve: a status callback and an inbound message posted there, signed for them
+        as Twilio signs, are applied."""
+        with Form(self.gateway.with_user(self.user_marketing)) as form:
+            self.assertFalse(form._get_modifier("status_webhook_url", "invisible"))
+            status_url, inbound_url = form.status_webhook_url, form.inbound_webhook_url
+        self.assertEqual(status_url, self.gateway._report_url())
+        for url in (status_url, inbound_url):
+            self.assertTrue(url.startswith(self.PUBLIC + "/"), url)
+        form_data, query = self._status("delivered")
+        path = urllib.parse.urlsplit(status_url).path
+        signed = f"{status_url}?{query}"
+        response = self.url_open(f"{path}?{query}", data=form_data, headers={
+            twilio.SIGNATURE_HEADER: twilio.signature(AUTH_TOKEN, signed, form_data)})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.trace.invalidate_recordset()
+        self.assertEqual(self.trace.trace_status, "sent")
+        inbound = {"MessageSid": "SM" + "7" * 32, "AccountSid": ACCOUNT_SID, "From": "+33612345670",
+                   "To": "+15005550006", "Body": "STOP"}
+        response = self.url_open(urllib.parse.urlsplit(inbound_url).path, data=inbound, headers={
+            twilio.SIGNATURE_HEADER: twilio.signature(AUTH_TOKEN, inbound_url, inbound)})
+        self.assertEqual(response.status_code, 200, response.text)
+        self.assertTrue(self._blacklisted("+33612345670"))
 
     def test_callback_url_follows_web_base_url_without_public_base(self):
         self.gateway.twilio_callback_base_url = False

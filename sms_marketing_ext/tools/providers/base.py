@@ -358,6 +358,14 @@ class SmsProvider(abc.ABC):
         """``{uuid: {"state": <STATUS_STATES>, "at": naive UTC datetime or None}}`` of messages we sent."""
         raise self._unsupported("status query")
 
+    def status_of(self, messages):
+        """:meth:`status` of messages described by what their traces know: ``messages`` is a list of
+        ``{"uuid", "provider_ref", "number", "sender", "sent_at"}`` (``provider_ref``: the operator's
+        own id answered at send, or None; ``sent_at``: naive UTC). An answer may also carry the
+        ``provider_ref`` it found. Operators that find a message by their own id, not ours, override
+        it; by default, :meth:`status` of the uuids."""
+        return self.status([message["uuid"] for message in messages])
+
     def parse_delivery_report(self, body, params=None):
         """``(uuid, state, at)`` of a delivery report posted to us (``body``: raw bytes, ``params``:
         query string and form values); raise ValueError when it is not one. Authenticity is checked

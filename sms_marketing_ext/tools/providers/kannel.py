@@ -34,6 +34,7 @@ from .base import (
     Capabilities,
     GatewayAccessError,
     GatewayConfigurationError,
+    GatewayError,
     GatewayResponseError,
     SmsProvider,
     request_failed,
@@ -55,6 +56,8 @@ SMPP_STATES = {"DELIVRD": "delivered", "EXPIRED": "expired", "UNDELIV": "undeliv
                "DELETED": "undelivered", "REJECTD": "rejected", "UNKNOWN": None, "ACCEPTD": None, "ENROUTE": None}
 # smsbox's answers to sendsms (smsbox.c): 202 "0: Accepted for delivery" / "3: Queued for later delivery".
 ACCEPTED_STATUSES = (200, 202)
+# What :meth:`KannelClient._state` says of a message smsbox cannot route (not a send state).
+NOT_ROUTABLE = "not_routable"
 
 
 def kannel_coding(text):
@@ -167,7 +170,11 @@ class KannelClient(SmsProvider):
 
         ``state`` is ``unknown`` for the message whose call may have reached Kannel without an
         answer; the messages after it are not tried (``server_error``: sent later). A refused
-        connection before anything was accepted, or bad credentials, fail the whole call.
+        connection, bad credentials or an answer we cannot read fail the whole call only when they
+        come for the first message; later in the batch, what Kannel accepted before stays accepted
+        (failing the whole call would send it again): the refused message and the ones after it
+        are ``server_error`` (retried later, never tried in this call). A message smsbox cannot
+        route (HTTP 403 "Not routable") is ``server_error`` too, and the batch goes on.
         """
         messages = validate_messages(messages)
         results, failure = [], None
@@ -186,9 +193,20 @@ class KannelClient(SmsProvider):
                 results.append({"uuid": message["uuid"], "state": "unknown" if failure.maybe_sent else "server_error",
                                 "credits": 0.0})
                 continue
-            state = self._state(response)
+            try:
+                state = self._state(response)
+            except GatewayError as error:
+                if not results:
+                    raise
+                # smsbox refused this call (it took nothing), after answering the ones before.
+                _logger.warning("Kannel refused message %s after %s of the batch: %s", message["uuid"],
+                                len(results), error)
+                failure, state = error, "server_error"
             if state == "unknown":
                 failure = True
+            elif state == NOT_ROUTABLE:
+                _logger.warning("Kannel: no route for message %s: %s", message["uuid"], response.text.strip()[:200])
+                state = "server_error"
             results.append({"uuid": message["uuid"], "state": state, "credits": 0.0})
         return results
 
@@ -196,6 +214,10 @@ class KannelClient(SmsProvider):
         status, text = response.status_code, response.text.strip()
         if status in ACCEPTED_STATUSES:
             return "accepted"
+        if status == 403 and "routable" in text.lower():
+            # "Not routable. Do not try again.": bearerbox has no SMSC for this receiver (or the
+            # smsc asked for); this message only, nothing was taken.
+            return NOT_ROUTABLE
         if status in (401, 403):
             raise GatewayAccessError(message=f"Kannel refused the sendsms user: {text[:200]}")
         if status == 400:

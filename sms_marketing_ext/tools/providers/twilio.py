@@ -5,7 +5,15 @@
   the Account SID and auth token, or an API key SID and its secret. The answer's ``sid`` is kept on
   the trace. Twilio has no idempotency key: a message whose answer was lost (timeout, connection
   cut after the request went out, HTTP 5xx) is "unknown" and never sent again blindly; its status
-  callback settles it. A refused connection is known not to have sent anything: retried.
+  callback (which carries our uuid) settles it. A refused connection is known not to have sent
+  anything: retried.
+* Status query (:meth:`TwilioClient.status_of`, for the settle cron): ``GET .../Messages/{Sid}.json``
+  by the SID kept on the trace, its status and error code read as a status callback's. A message
+  whose send answer was lost has no SID: it is looked up in ``GET .../Messages.json?To=`` (the
+  outbound message to that number, from our sender or Messaging Service, created around the time
+  we sent it). Only a single match settles it; finding none proves nothing (Twilio takes no key of
+  ours), so such a message is never recorded as not sent: it waits for its callback, or the
+  settle cron's horizon.
 * Balance: ``GET .../Balance.json``; prices: the Pricing API (``GET /v1/Messaging/Countries/{ISO}``
   on its own base URL), the dearest outbound price of each configured country.
 * Status callbacks and inbound messages are form posts signed with ``X-Twilio-Signature``:
@@ -18,15 +26,20 @@
 ('delivered', 'undelivered', None)
 >>> report_state("failed", "30036"), report_state("failed", "21211")
 ('expired', 'rejected')
+>>> report_state("canceled", None), report_state("read", None), report_state("accepted", None)
+('undelivered', 'delivered', None)
+>>> rfc2822_datetime("Fri, 24 May 2019 17:18:28 +0000")
+datetime.datetime(2019, 5, 24, 17, 18, 28)
 """
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import logging
 import re
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import requests
 
@@ -55,10 +68,18 @@ ACCOUNT_SID_RE = re.compile(r"^AC[0-9a-fA-F]{32}$")
 API_KEY_SID_RE = re.compile(r"^SK[0-9a-fA-F]{32}$")
 MESSAGING_SERVICE_SID_RE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 MESSAGE_SID_RE = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
-# Twilio's message statuses: the final ones, with the error codes that say more.
-FINAL_STATUSES = {"delivered": "delivered", "undelivered": "undelivered", "failed": "undelivered"}
-NOT_FINAL_STATUSES = ("accepted", "scheduled", "queued", "sending", "sent", "receiving", "received", "read",
-                      "canceled", "partially_delivered")
+# Twilio's message statuses (message_enum_status of its OpenAPI description): the final ones, with
+# the error codes that say more. "read" (WhatsApp) comes after "delivered"; "canceled" (a scheduled
+# message canceled before it went out) will never be delivered.
+FINAL_STATUSES = {"delivered": "delivered", "read": "delivered", "undelivered": "undelivered",
+                  "failed": "undelivered", "canceled": "undelivered"}
+NOT_FINAL_STATUSES = ("accepted", "scheduled", "queued", "sending", "sent", "receiving", "received",
+                      "partially_delivered")
+# Looking up a message whose send answer was lost (no SID): Twilio's creation date of ours is at most
+# the call's timeout before the moment we recorded it as sent; this margin covers clocks apart.
+LOOKUP_MARGIN = timedelta(minutes=10)
+LOOKUP_PAGE_SIZE = 50
+LOOKUP_PAGES = 3
 # Error codes (twilio.com/docs/api/errors) naming why a message was not delivered.
 EXPIRED_ERRORS = frozenset({"30036"})  # validity period expired
 REJECTED_ERRORS = frozenset({
@@ -82,6 +103,41 @@ def report_state(status, error_code=None):
     if code in REJECTED_ERRORS:
         return "rejected"
     return state
+
+
+def rfc2822_datetime(value):
+    """A naive UTC ``datetime`` of one of Twilio's RFC 2822 dates, None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def message_state(payload):
+    """``(state, at)`` of a Message resource (``GET .../Messages/{Sid}.json``): ``state`` a report
+    state as its status callback would give, or ``pending`` while not final (or a status we do not
+    know); ``at`` its last update (naive UTC) when final, else None.
+
+    >>> message_state({"status": "undelivered", "error_code": 30007, "date_updated": "Fri, 24 May 2019 17:18:28 +0000"})
+    ('rejected', datetime.datetime(2019, 5, 24, 17, 18, 28))
+    >>> message_state({"status": "sent", "error_code": None})
+    ('pending', None)
+    """
+    status = payload.get("status")
+    error_code = payload.get("error_code")
+    state = report_state(status, None if error_code is None else str(error_code))
+    if state is None:
+        if status not in NOT_FINAL_STATUSES:
+            _logger.warning("Twilio: unknown message status %r, read as not final", status)
+        return "pending", None
+    at = rfc2822_datetime(payload.get("date_updated"))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    return state, min(at, now) if at else None
 
 
 def signature(auth_token, url, params):
@@ -169,7 +225,7 @@ class TwilioClient(SmsProvider):
     """
 
     CODE = "twilio"
-    CAPABILITIES = Capabilities(balance=True, prices=True, delivery_reports=True, inbound=True)
+    CAPABILITIES = Capabilities(balance=True, prices=True, delivery_reports=True, status_query=True, inbound=True)
 
     def __init__(self, account_sid, username, password, api_base=API_BASE, pricing_base=PRICING_BASE,
                  sender=None, messaging_service_sid=None, price_countries=(), timeout=10, session=None):
@@ -187,7 +243,8 @@ class TwilioClient(SmsProvider):
         self.account_sid = account_sid
         self.session.auth = (username, password)
         self.password = password
-        self.api_url = f"{api_base.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
+        self.api_base = api_base.rstrip("/")
+        self.api_url = f"{self.api_base}/{API_VERSION}/Accounts/{account_sid}"
         self.pricing_base = pricing_base.rstrip("/")
         self.sender, self.messaging_service_sid = sender or None, messaging_service_sid or None
         self.price_countries = [code.upper() for code in price_countries]
@@ -196,10 +253,10 @@ class TwilioClient(SmsProvider):
     # HTTP
     # ------------------------------------------------------------
 
-    def _call(self, method, url, data=None):
+    def _call(self, method, url, data=None, params=None):
         """The decoded JSON answer of one call; errors as :class:`GatewayError`."""
         try:
-            response = self.session.request(method, url, data=data, timeout=self.timeout)
+            response = self.session.request(method, url, data=data, params=params, timeout=self.timeout)
         except requests.exceptions.RequestException as exc:
             raise request_failed(exc, url, self.timeout, secrets=(self.password,)) from exc
         if response.status_code >= 500:
@@ -345,6 +402,92 @@ class TwilioClient(SmsProvider):
             return dict(result, state="wrong_number_format" if str(payload.get("error_code")) in WRONG_NUMBER_ERRORS
                         else "server_error", provider_ref=sid)
         return dict(result, provider_ref=sid)
+
+    def status(self, uuids):
+        """Twilio finds a message by its SID, not by our uuid: see :meth:`status_of`."""
+        raise self._unsupported("status query by our uuid (Twilio needs the message SID: status_of)")
+
+    def status_of(self, messages):
+        """The state of each message: ``GET .../Messages/{Sid}.json`` for those with a SID (Twilio
+        no longer knowing a SID it gave, e.g. logs deleted, answers ``pending``); a lookup by
+        recipient (:meth:`find_message`) for those whose send answer was lost. The answer of a
+        message found that way carries its ``provider_ref``.
+
+        A failure of the first call fails the whole query (nothing learnt); a later one ends it:
+        the messages not asked yet are left out of the answer (asked again later)."""
+        answers = {}
+        for message in messages:
+            uuid = message["uuid"].lower()
+            try:
+                answers[uuid] = self._status_one(message)
+            except GatewayError as error:
+                if not answers:
+                    raise
+                _logger.warning("Twilio: status query stopped after %s of %s messages: %s", len(answers),
+                                len(messages), error)
+                break
+        return answers
+
+    def _status_one(self, message):
+        sid = message.get("provider_ref")
+        if sid and MESSAGE_SID_RE.match(sid):
+            try:
+                payload = self._call("GET", f"{self.api_url}/Messages/{sid}.json")
+            except GatewayValidationError as error:
+                if getattr(error, "status_code", None) != 404:
+                    raise
+                return {"state": "pending", "at": None}
+            state, at = message_state(payload)
+            return {"state": state, "at": at}
+        if message.get("number") and message.get("sent_at"):
+            found = self.find_message(message["number"], message["sent_at"], message.get("sender"))
+            if found is not None:
+                state, at = message_state(found)
+                return {"state": state, "at": at, "provider_ref": found["sid"]}
+        return {"state": "pending", "at": None}
+
+    def find_message(self, number, sent_at, sender=None):
+        """The Message resource of the one outbound message to ``number`` that Twilio created
+        around ``sent_at`` (naive UTC: when we recorded the send whose answer was lost, at most the
+        timeout after Twilio created it), from ``sender`` (else this client's From) or from this
+        client's Messaging Service; None when there is none, or more than one (no guess).
+
+        ``GET .../Messages.json?To=`` newest first, :data:`LOOKUP_PAGES` pages at most, until the
+        last page or messages older than the window."""
+        earliest = sent_at - timedelta(seconds=self.timeout) - LOOKUP_MARGIN
+        latest = sent_at + LOOKUP_MARGIN
+        # As message_form sends it: a Messaging Service picks the number, else the message's sender or ours.
+        expected_from = None if self.messaging_service_sid else sender or self.sender
+        url, params = f"{self.api_url}/Messages.json", {"To": number, "PageSize": LOOKUP_PAGE_SIZE}
+        seen, matches = set(), {}
+        for _page in range(LOOKUP_PAGES):
+            payload = self._call("GET", url, params=params)
+            page = payload.get("messages")
+            if not isinstance(page, list):
+                raise GatewayResponseError(message="Messages.json answered no 'messages' list")
+            new, oldest = 0, None
+            for item in page:
+                if not isinstance(item, dict) or not isinstance(item.get("sid"), str) or item["sid"] in seen:
+                    continue
+                seen.add(item["sid"])
+                new += 1
+                created = rfc2822_datetime(item.get("date_created"))
+                oldest = created if oldest is None or (created and created < oldest) else oldest
+                if (created and earliest <= created <= latest and item.get("to") == number
+                        and str(item.get("direction") or "").startswith("outbound")
+                        and (item.get("messaging_service_sid") == self.messaging_service_sid
+                             if self.messaging_service_sid else item.get("from") == expected_from)):
+                    matches[item["sid"]] = item
+            next_uri = payload.get("next_page_uri")
+            if len(page) < LOOKUP_PAGE_SIZE or not new or not next_uri or (oldest is not None and oldest < earliest):
+                break  # the last page, or older than the window
+            url, params = urllib.parse.urljoin(self.api_base + "/", next_uri), None
+        if len(matches) != 1:
+            if matches:
+                _logger.warning("Twilio: %s messages to %s around %s, none taken for ours", len(matches),
+                                number, sent_at)
+            return None
+        return next(iter(matches.values()))
 
     def parse_delivery_report(self, body, params=None):
         """See :func:`parse_status_callback` (``(uuid, state, at)``, dated on arrival)."""
