@@ -262,7 +262,7 @@ class MailingMailingDelivery(models.Model):
                    res_id
               FROM mailing_trace
              WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
-               AND sms_uuid IS NOT NULL
+               AND sms_uuid IS NOT NULL AND sms_sending_since IS NULL
                AND (sms_next_attempt IS NULL OR sms_next_attempt <= %(now)s)
              ORDER BY id
              LIMIT %(size)s
@@ -301,9 +301,12 @@ class MailingMailingDelivery(models.Model):
             return False
         ledger = sms_delivery.CreditLedger() if ledger is None else ledger
         gateway = self._sms_get_gateway()
+        # A worker that died after handing messages to a gateway that cannot de-duplicate left
+        # them marked: looked up there first, never sent blindly again.
+        recovered = self._sms_recover_handed_over(ledger=ledger)
         batch = self._sms_claim_batch(gateway.batch_size)
         if not batch:
-            return False
+            return bool(recovered)
         started = time.monotonic()
         batch = self._sms_defer_quiet_hours(batch)
         if not batch:
@@ -319,6 +322,9 @@ class MailingMailingDelivery(models.Model):
         if not sms_delivery.covers(balance, cost):
             self._sms_pause_for_credit(balance, cost)
             return False
+        batch = self._sms_mark_handed_over(batch, gateway)
+        if not batch:
+            return True
         sender = self.sms_sender_id.name or None
         messages = [
             {"uuid": message.uuid, "number": message.number, "content": bodies[message.trace_id],
@@ -329,6 +335,7 @@ class MailingMailingDelivery(models.Model):
             with gateway._get_api() as api:
                 results = api.send(messages, webhook_url=gateway._report_url())
         except sms_gateway_api.GatewayInsufficientCreditError:
+            self._sms_clear_handed_over(batch)  # refused as a whole: nothing was sent
             self._sms_pause_for_credit(0.0, cost)
             return False
         except sms_gateway_api.GatewayTransientError as error:

@@ -296,9 +296,10 @@ class OvhClient(SmsProvider):
         return (final or found or [None])[0]
 
     def status(self, uuids):
-        """The state of each message, found by its tag in OVH's outgoing SMS. A message OVH has
-        not there is ``pending`` while OVH still holds queued jobs (a job has no tag to tell them
-        apart), else ``unknown``: OVH never took it."""
+        """The state of each message, found by its tag in OVH's outgoing SMS (the answer then
+        carries OVH's id as ``provider_ref``). A message OVH has not there is ``pending`` while OVH
+        still holds queued jobs (a job has no tag to tell them apart), else ``unknown``: OVH never
+        took it."""
         answers, jobs_queued = {}, None
         for uuid in uuids:
             detail = self._find_outgoing(uuid)
@@ -308,7 +309,7 @@ class OvhClient(SmsProvider):
                     jobs_queued = bool(jobs) if isinstance(jobs, list) else True
                 answers[uuid] = {"state": "pending" if jobs_queued else "unknown", "at": None}
                 continue
-            answers[uuid] = self._answer_of(detail)
+            answers[uuid] = {**self._answer_of(detail), "provider_ref": str(detail["id"])}
         return answers
 
     @staticmethod
