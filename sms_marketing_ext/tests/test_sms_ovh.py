@@ -53,6 +53,7 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             self.account.outgoing.clear()
             self.account.queued.clear()
             self.account.incoming.clear()
+            self.account.blacklist.clear()
             self.account.calls.clear()
             self.account.queue_jobs, self.account.lose_answers, self.account.drop_jobs = False, 0, 0
             self.account.rates = dict(self.rates)
@@ -335,3 +336,70 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
         self.assertEqual(set(traces.mapped("sms_parts")), {2})
         self.assertFalse([job for job in self.account.jobs if STOP_MENTION in job["message"]])
+
+    def test_ovh_stop_blacklist_imported_once(self):
+        """Issue 12 §3: those who answer OVH's STOP mention ("STOP au 36180") are on OVH's own
+        blacklist of the service, never in our replies: the poll imports each new entry as an
+        opt-out dated when OVH recorded it, once, and asks nothing about numbers we have."""
+        Blacklist = self.env["phone.blacklist"].with_context(active_test=False)
+        Event = self.env["sms.consent.event"]
+        now = fields.Datetime.now()
+        at = (now - timedelta(days=2)).replace(microsecond=0)
+        self.account.blacklist_number(NUMBERS[2], at=at.replace(tzinfo=timezone.utc).astimezone(PARIS), outgoing_id=7)
+        self.account.blacklist_number("0033620000003")  # OVH's other way of writing numbers
+        self.env["phone.blacklist"]._add([NUMBERS[4]])  # ours already
+        self.account.blacklist_number(NUMBERS[4])
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["blacklisted"], 2)
+        for number in NUMBERS[2:4]:
+            self.assertTrue(Blacklist.search([("number", "=", number), ("active", "=", True)]), number)
+        event = Event.search([("number", "=", NUMBERS[2])])
+        self.assertEqual((event.action, event.source, event.message_date), ("optout", "reply", at))
+        self.assertIn("36180", event.note)
+        self.assertIn(self.gateway.name, event.note)
+        detail_reads = [call[1] for call in self.account.calls if call[1].startswith("blacklists/")]
+        self.assertEqual(sorted(detail_reads), ["blacklists/+33620000002", "blacklists/0033620000003"],
+                         "the number already on our blacklist is not read")
+        # Polled again: nothing new, nothing read one by one.
+        self.account.calls.clear()
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 0)
+        self.assertFalse([call for call in self.account.calls if call[1].startswith("blacklists/")])
+        self.assertEqual(Event.search_count([("number", "in", NUMBERS[2:4])]), 2)
+        # Lifted here by hand: the same OVH entry is not applied again (it is the one applied).
+        self.env["phone.blacklist"]._remove([NUMBERS[2]])
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 0)
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[2]), ("active", "=", True)]))
+        # The person answers START to us after their STOP to OVH: an older OVH entry changes nothing.
+        self.account.receive(NUMBERS[3], "START", at=(now + timedelta(minutes=1)).replace(
+            tzinfo=timezone.utc).astimezone(PARIS))
+        self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[3]), ("active", "=", True)]))
+        # OVH deletes the entry and the person sends STOP again later: a new entry, applied.
+        self.account.blacklist_number(NUMBERS[3], at=(now + timedelta(minutes=2)).replace(
+            tzinfo=timezone.utc).astimezone(PARIS))
+        del self.account.blacklist["0033620000003"]
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 1)
+        self.assertTrue(Blacklist.search([("number", "=", NUMBERS[3]), ("active", "=", True)]))
+
+    def test_ovh_stop_blacklist_of_each_gateway(self):
+        """Each OVH gateway reads its own service's blacklist, with its own credentials; the
+        opt-out names the gateway it came through."""
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        account_b = OvhAccount("ak_b", "as_b", "ck_b", "sms-bb12345-1")
+        server_b = OvhApiServer(account_b)
+        server_b.start()
+        self.addCleanup(server_b.stop)
+        gateway_b = self.env["sms.gateway"].create({
+            "name": "OVH B", "provider": "ovh", "ovh_endpoint": server_b.url, "ovh_application_key": "ak_b",
+            "ovh_application_secret": "as_b", "ovh_consumer_key": "ck_b", "ovh_service_name": "sms-bb12345-1",
+            "company_id": company_b.id,
+        })
+        account_b.blacklist_number(NUMBERS[5])
+        self.account.blacklist_number(NUMBERS[6])
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["blacklisted"], 2)
+        events = self.env["sms.consent.event"].search([("number", "in", NUMBERS[5:7])])
+        self.assertIn(gateway_b.name, events.filtered(lambda e: e.number == NUMBERS[5]).note)
+        self.assertNotIn(gateway_b.name, events.filtered(lambda e: e.number == NUMBERS[6]).note)
+        self.assertEqual([call[1] for call in account_b.calls if call[1].startswith("blacklists")],
+                         ["blacklists", f"blacklists/{NUMBERS[5]}"])
