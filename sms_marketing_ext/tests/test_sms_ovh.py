@@ -3,10 +3,11 @@ from datetime import timedelta, timezone
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
 from ..tools.providers.ovh import STOP_MENTION, OvhClient, with_stop_mention
+from ..tools.sms_segments import analyze
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
 from .ovh_api_server import PARIS, OvhAccount, OvhApiServer
 
@@ -403,3 +404,26 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         self.assertNotIn(gateway_b.name, events.filtered(lambda e: e.number == NUMBERS[6]).note)
         self.assertEqual([call[1] for call in account_b.calls if call[1].startswith("blacklists")],
                          ["blacklists", f"blacklists/{NUMBERS[5]}"])
+
+    def test_ovh_stop_mention_follows_an_unsaved_form(self):
+        """The counter's ``sms_provider_suffix`` is recomputed by the form's onchange when the
+        gateway or the sender changes, before any save (the web client counts it live)."""
+        other = self.env["sms.gateway"].create({"name": "Plain", "provider": "jsonrpc",
+                                                "base_url": "http://127.0.0.1:9", "account_token": "t"})
+        number_sender = self._create_sender("+33612345670", sender_type="virtual_number")
+        form = Form(self.env["mailing.mailing"].with_user(self.user_marketing).with_context(
+            default_mailing_type="sms"), view="mass_mailing_sms.mailing_mailing_view_form_sms")
+        form.sms_subject = "Unsaved"
+        form.sms_sender_id = self.sender
+        form.sms_allow_unsubscribe = True
+        # 5 characters short of one part with the opt-out footer: OVH's mention makes it two.
+        footer = self.env["mailing.mailing"].sms_counter_context()["optout_footer"]
+        form.body_plaintext = "A" * (160 - analyze(footer)["length"] - 5)
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (STOP_MENTION, 2))
+        form.sms_gateway_id = other
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (False, 1))
+        form.sms_gateway_id = self.gateway
+        form.sms_sender_id = number_sender
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (False, 1))
+        form.sms_sender_id = self.sender
+        self.assertEqual(form.sms_provider_suffix, STOP_MENTION)
