@@ -308,13 +308,9 @@ class MailingMailingDelivery(models.Model):
         if not batch:
             return bool(recovered)
         started = time.monotonic()
-        batch = self._sms_defer_quiet_hours(batch)
+        batch, bodies = self._sms_prepare_batch(batch)
         if not batch:
-            return True  # all of it waits for its send window; the next claim takes other messages
-        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
-        batch = self._sms_cancel_too_long(batch, bodies)
-        if not batch:
-            return True
+            return True  # waiting for its send window, or too long: the next claim takes other messages
         balance = self._sms_balance(gateway, ledger)
         cost = sms_delivery.batch_cost(
             [(message.parts, message.country) for message in batch], gateway._price_table(), gateway.price_default
@@ -364,6 +360,15 @@ class MailingMailingDelivery(models.Model):
         if gateway.throughput:
             time.sleep(max(0.0, len(batch) / gateway.throughput - (time.monotonic() - started)))
         return True
+
+    def _sms_prepare_batch(self, batch):
+        """The messages of ``batch`` to send now (the others wait for their send window or are
+        canceled as too long once rendered), and their rendered texts by trace id."""
+        batch = self._sms_defer_quiet_hours(batch)
+        if not batch:
+            return batch, {}
+        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
+        return self._sms_cancel_too_long(batch, bodies), bodies
 
     def _sms_defer_quiet_hours(self, batch):
         """Keep the messages whose recipients are inside the send window now; the others get

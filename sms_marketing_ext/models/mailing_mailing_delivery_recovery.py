@@ -105,7 +105,8 @@ class MailingMailingDeliveryRecovery(models.Model):
             by_gateway.setdefault(row[8], []).append(row)
         done = 0
         for gateway_id, gateway_rows in by_gateway.items():
-            gateway = self.env["sms.gateway"].sudo().browse(gateway_id).exists() or self._sms_get_gateway()
+            # A gateway deleted since cannot be asked: its messages wait as outcome unknown.
+            gateway = self.env["sms.gateway"].sudo().browse(gateway_id or []).exists()
             done += self._sms_recover_rows(gateway, gateway_rows, now, ledger)
         self.env["mailing.trace"].invalidate_model()
         return done
@@ -114,7 +115,7 @@ class MailingMailingDeliveryRecovery(models.Model):
         messages = [sms_delivery.SmsMessage._make(row[:7]) for row in rows]
         handed = {row[0]: row[7] for row in rows}
         answers = {}
-        if gateway._get_capabilities().status_query:
+        if gateway and gateway._get_capabilities().status_query:
             sender = self.sms_sender_id.name or None
             try:
                 with gateway._get_api() as api_client:
@@ -154,13 +155,14 @@ class MailingMailingDeliveryRecovery(models.Model):
             suffix = self._sms_provider_suffix()
             recorded = [message._replace(parts=sms_segments.billed_parts(bodies[message.trace_id] + suffix))
                         for message in recorded]
-            self._sms_record_results(recorded, results, gateway, ledger or sms_delivery.CreditLedger(),
+            self._sms_record_results(recorded, results, gateway or self._sms_get_gateway(),
+                                     ledger or sms_delivery.CreditLedger(),
                                      reason=_("the worker sending it stopped before recording the answer"))
             Trace = self.env["mailing.trace"].sudo()
             for uuid, (state, at) in reports.items():
-                Trace._sms_apply_delivery_report(uuid, state, at, gateway)
+                Trace._sms_apply_delivery_report(uuid, state, at, gateway)  # reports: only with a gateway
         _logger.info("SMS mailing %s: %s messages handed to gateway %s by a worker that died: %s found there, "
-                     "%s never received (sent again), %s outcome unknown", self.id, len(messages), gateway.id,
+                     "%s never received (sent again), %s outcome unknown", self.id, len(messages), gateway.id or None,
                      sum(1 for result in results.values() if result["state"] == "accepted"), len(requeue),
                      sum(1 for result in results.values() if result["state"] != "accepted"))
         return len(recorded) + len(requeue)

@@ -237,8 +237,8 @@ class SmsGatewayOvh(models.Model):
         return {
             "type": "ir.actions.client", "tag": "display_notification",
             "params": {"title": _("OVHcloud"), "type": "success", "sticky": False,
-                       "message": _("%(delivered)s delivery results, %(replies)s replies and %(blacklisted)s numbers of "
-                                   "OVH's STOP blacklist applied.", **counts)},
+                       "message": _("%(delivered)s delivery results, %(replies)s replies and %(blacklisted)s "
+                                    "numbers of OVH's STOP blacklist applied.", **counts)},
         }
 
     def _ovh_poll_steps(self):

@@ -84,8 +84,7 @@ elif phase == "crash":
 
     if scenario.get("die_after_jobs"):
         # OVHcloud takes that many jobs of the batch, then the worker dies in the middle of its call.
-        from odoo.addons.sms_marketing_ext.tools.providers.ovh import OvhClient
-
+        OvhClient = type(Mailing.browse(scenario["mailing"])._sms_get_gateway()._get_api())
         real_call, taken = OvhClient._call, []
 
         def call_then_die(self, method, path, data=None, need_auth=True):

@@ -427,3 +427,68 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (False, 1))
         form.sms_sender_id = self.sender
         self.assertEqual(form.sms_provider_suffix, STOP_MENTION)
+
+    def test_ovh_messages_left_handed_over_are_looked_up_never_resent(self):
+        """Issue 12 §1 (in one process; the SIGKILL version is in test_sms_delivery_processes):
+        messages a dead worker left marked as handed to OVH are looked up by their tag before
+        anything is sent. Found: accepted with OVH's id; unknown to OVH and handed over more than
+        the grace ago: sent once; younger: they wait (the mailing is not done)."""
+        mailing = self._mailing("Soldes -20%")
+        mailing.action_put_in_queue()
+        mailing._sms_start_sending()
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+        self.assertEqual(set(traces.mapped("trace_status")), {"outgoing"})
+        found, lost, young = traces[:2], traces[2], traces[3]
+        # The dead worker's calls: OVH took the jobs of the first two, never heard of the others.
+        with OvhClient(self.server.url, APP_KEY, APP_SECRET, CONSUMER_KEY, SERVICE) as client:
+            for trace in found:
+                client.send([{"uuid": trace.sms_uuid, "number": trace.sms_number, "content": "Soldes -20%",
+                              "sender": "MyShop", "sms_class": "standard"}])
+        self.account.deliver(found[0].sms_uuid, 1)
+        now = fields.Datetime.now()
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = ANY(%s)",
+            now - timedelta(minutes=5), self.gateway.id, (found | lost).ids))
+        self.env.cr.execute(SQL("UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = %s",
+                                now, self.gateway.id, young.id))
+        traces.invalidate_recordset()
+        self.account.calls.clear()
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(mailing.state, "sending", "the young one waits for the grace")
+        self.assertEqual((young.trace_status, bool(young.sms_sending_since)), ("outgoing", True))
+        receivers = [job["receiver"] for job in self.account.jobs]
+        self.assertEqual(sorted(receivers), sorted(set(receivers)), "nobody twice at OVH")
+        self.assertEqual(len(receivers), len(NUMBERS) - 1, "all but the young one")
+        self.assertEqual(found.mapped("trace_status"), ["sent", "pending"], "found: its delivery receipt applied")
+        self.assertEqual(found.mapped("sms_provider_ref"),
+                         [str(job["id"]) for job in self.account.jobs[:2]], "found by tag: OVH's id kept")
+        self.assertEqual(found.mapped("sms_credits"), [1.0, 1.0], "charged as OVH charged it")
+        self.assertFalse(any(found.mapped("sms_unknown")))
+        self.assertEqual((lost.trace_status, bool(lost.sms_sending_since)), ("pending", False), "sent once")
+        # Later, once the grace has passed: the young one is asked again, OVH still has nothing: sent once.
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = sms_sending_since - interval '5 minutes', "
+            "sms_status_date = sms_status_date - interval '5 minutes' WHERE id = %s", young.id))
+        young.invalidate_recordset()
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(young.trace_status, "pending")
+        receivers = [job["receiver"] for job in self.account.jobs]
+        self.assertEqual(sorted(receivers), sorted(NUMBERS), "each recipient exactly once at OVH")
+
+    def test_ovh_handed_over_lookup_failing_waits(self):
+        """OVH unreachable when the messages are looked up: nothing is sent, they stay marked."""
+        mailing = self._mailing("Soldes -20%")
+        mailing.action_put_in_queue()
+        mailing._sms_start_sending()
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = ANY(%s)",
+            fields.Datetime.now() - timedelta(minutes=5), self.gateway.id, traces.ids))
+        traces.invalidate_recordset()
+        self.gateway.ovh_application_secret = "wrong-secret"  # noqa: S105 - every call refused
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertFalse(self.account.jobs)
+        self.assertEqual(set(traces.mapped("trace_status")), {"outgoing"})
+        self.assertTrue(all(traces.mapped("sms_sending_since")))
+        self.assertEqual(mailing.state, "sending")

@@ -125,8 +125,9 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         elapsed = time.monotonic() - started
         gateway = self.env["sms.gateway"].search([("name", "=", "Tour OVH")])
         self.assertEqual(len(gateway), 1)
-        self.assertEqual((gateway.provider, gateway.ovh_endpoint, gateway.ovh_service_name, gateway.ovh_application_key),
-                         ("ovh", server.url, "sms-tr12345-1", "tour_ak"))
+        self.assertEqual(
+            (gateway.provider, gateway.ovh_endpoint, gateway.ovh_service_name, gateway.ovh_application_key),
+            ("ovh", server.url, "sms-tr12345-1", "tour_ak"))
         self.assertEqual((gateway.sudo().ovh_application_secret, gateway.sudo().ovh_consumer_key),
                          ("tour_as_secret", "tour_ck"))
         self.assertEqual(gateway.balance, 321.0)

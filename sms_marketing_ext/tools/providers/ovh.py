@@ -17,7 +17,8 @@
 * Replies: ``GET /sms/{service}/incoming`` (since a date) and ``/incoming/{id}``
   (:meth:`OvhClient.incoming`); each has a stable id, so a reply read twice is applied once.
   OVH's own STOP blacklist (those who answered its STOP mention, ``STOP au 36180``):
-  ``GET /sms/{service}/blacklists`` and ``/blacklists/{number}`` (:meth:`OvhClient.blacklisted_numbers`, :meth:`OvhClient.blacklist_entries`).
+  ``GET /sms/{service}/blacklists`` and ``/blacklists/{number}``
+  (:meth:`OvhClient.blacklisted_numbers`, :meth:`OvhClient.blacklist_entries`).
 * Senders: ``/sms/{service}/senders`` (status ``waitingValidation``, ``enable``, ``refused``,
   ``disable``); a request posts the sender, then its justification document
   (``POST .../senders/{sender}/documents`` gives an upload URL, the file is PUT there).

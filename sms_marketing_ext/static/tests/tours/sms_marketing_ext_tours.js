@@ -988,42 +988,9 @@ registry.category("web_tour.tours").add("sms_ext_tour_gateway_setup", {
             },
         },
         { content: "Paste the account token", trigger: 'div[name="account_token"] input', run: "text tour-new-token" },
-        { content: "Test connection (saves first)", trigger: 'button[name="action_test_connection"]' },
-        check(
-            "The connection works and the balance is told",
-            ".o_notification:contains('Connection successful'):contains('250')"
-        ),
-        check("Saved", ".o_form_view .o_form_saved"),
-        { content: "Refresh balance and prices", trigger: 'button[name="action_refresh_balance"]' },
-        check(
-            "The refresh says what it found",
-            ".o_notification:contains('Balance and prices'):contains('250'):contains('3 country prices')"
-        ),
-        check("The balance is on the form", 'div[name="balance"]:contains("250")'),
-        { content: "Open the Callbacks tab", trigger: '.o_notebook .nav-link[name="callbacks"]' },
-        check(
-            "The delivery report URL is shown",
-            'div[name="status_webhook_url"]:contains("/sms_marketing_ext/webhook/")'
-        ),
-        check("The inbound URL is shown", 'div[name="inbound_webhook_url"]:contains("/inbound")'),
-        {
-            content: "Copy the inbound URL (headless Chromium has no clipboard permission: keep what is written)",
-            trigger: 'div[name="inbound_webhook_url"] .o_clipboard_button',
-            run() {
-                navigator.clipboard.writeText = async (text) => {
-                    window.smsExtCopiedText = text;
-                };
-                this.$anchor[0].click();
-            },
-        },
-        check("Copied", ".popover:contains('Copied')", {
-            run() {
-                const copied = window.smsExtCopiedText || "";
-                if (!/^https?:\/\/.+\/sms_marketing_ext\/webhook\/\d+\/inbound$/.test(copied)) {
-                    throw new Error(`copied "${copied}", not the inbound URL`);
-                }
-            },
-        }),
+        ...testAndRefresh("250", 3),
+        ...showWebhookUrls("/sms_marketing_ext/webhook/"),
+        ...copyInboundUrl(/^https?:\/\/.+\/sms_marketing_ext\/webhook\/\d+\/inbound$/),
     ],
 });
 
@@ -1074,6 +1041,42 @@ function newGateway(name, provider) {
     ];
 }
 
+/** Open the Callbacks tab: the delivery report URL (containing `statusUrl`) and the inbound URL show. */
+function showWebhookUrls(statusUrl) {
+    return [
+        { content: "Open the Callbacks tab", trigger: '.o_notebook .nav-link[name="callbacks"]' },
+        check("The delivery report URL is shown", `div[name="status_webhook_url"]:contains("${statusUrl}")`),
+        check("The inbound URL is shown", 'div[name="inbound_webhook_url"]:contains("/inbound")'),
+    ];
+}
+
+/**
+ * Copy the gateway's inbound URL with its copy button; the text copied must match `pattern`.
+ * Headless Chromium has no clipboard permission: what is written is kept instead.
+ */
+function copyInboundUrl(pattern) {
+    return [
+        {
+            content: "Copy the inbound URL",
+            trigger: 'div[name="inbound_webhook_url"] .o_clipboard_button',
+            run() {
+                navigator.clipboard.writeText = async (text) => {
+                    window.smsExtCopiedText = text;
+                };
+                this.$anchor[0].click();
+            },
+        },
+        check("Copied", ".popover:contains('Copied')", {
+            run() {
+                const copied = window.smsExtCopiedText || "";
+                if (!pattern.test(copied)) {
+                    throw new Error(`copied "${copied}", not the inbound URL`);
+                }
+            },
+        }),
+    ];
+}
+
 /** Test connection, then Refresh balance and prices: each says what it found. */
 function testAndRefresh(balance, countryPrices) {
     return [
@@ -1086,7 +1089,7 @@ function testAndRefresh(balance, countryPrices) {
         { content: "Refresh balance and prices", trigger: 'button[name="action_refresh_balance"]' },
         check(
             "The refresh says what it found",
-            `.o_notification:contains('Balance and prices'):contains('${countryPrices} country prices')`
+            `.o_notification:contains('Balance and prices'):contains('${balance}'):contains('${countryPrices} country prices')`
         ),
         check("The balance is on the form", `div[name="balance"]:contains("${balance}")`),
     ];
@@ -1147,32 +1150,10 @@ registry.category("web_tour.tours").add("sms_ext_tour_twilio_setup", {
             run: "text https://erp.example.com",
         },
         ...testAndRefresh("0.05", 2),
-        { content: "Open the Callbacks tab", trigger: '.o_notebook .nav-link[name="callbacks"]' },
-        check(
-            "The status callback URL is shown, on the public base",
-            'div[name="status_webhook_url"]:contains("https://erp.example.com/sms_marketing_ext/twilio/")'
-        ),
-        check("The inbound URL is shown", 'div[name="inbound_webhook_url"]:contains("/inbound")'),
+        ...showWebhookUrls("https://erp.example.com/sms_marketing_ext/twilio/"),
         check("Where to paste it is said", 'div[name="webhook_urls_note"]:contains("A message comes in")'),
         check("A public base: no warning about this machine", "body:not(:has(.o_form_view .alert-warning:visible))"),
-        {
-            content: "Copy the inbound URL (headless Chromium has no clipboard permission: keep what is written)",
-            trigger: 'div[name="inbound_webhook_url"] .o_clipboard_button',
-            run() {
-                navigator.clipboard.writeText = async (text) => {
-                    window.smsExtCopiedText = text;
-                };
-                this.$anchor[0].click();
-            },
-        },
-        check("Copied", ".popover:contains('Copied')", {
-            run() {
-                const copied = window.smsExtCopiedText || "";
-                if (!/^https:\/\/erp\.example\.com\/sms_marketing_ext\/twilio\/\d+\/inbound$/.test(copied)) {
-                    throw new Error(`copied "${copied}", not the inbound URL`);
-                }
-            },
-        }),
+        ...copyInboundUrl(/^https:\/\/erp\.example\.com\/sms_marketing_ext\/twilio\/\d+\/inbound$/),
     ],
 });
 
