@@ -7,6 +7,7 @@ from . import mailing_mailing_audience
 from . import mailing_mailing_materialize
 from . import mailing_mailing_delivery
 from . import mailing_mailing_delivery_results
+from . import mailing_mailing_delivery_recovery
 from . import mailing_mailing_statistics
 from . import mailing_subscription
 from . import mailing_trace

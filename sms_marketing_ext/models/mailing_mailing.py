@@ -78,6 +78,11 @@ class MailingMailing(models.Model):
         "at least these. Each recipient's SMS is counted once rendered; one longer than the maximum "
         "number of parts is canceled.",
     )
+    sms_provider_suffix = fields.Char(
+        "Added by the gateway", compute="_compute_sms_provider_suffix",
+        help="What the gateway appends to each message from this sender (OVHcloud's STOP mention): counted in "
+        "the length, the parts and the cost, never part of the text sent.",
+    )
     sms_max_segments = fields.Integer(related="company_id.sms_max_segments")
     sms_optout_required = fields.Boolean(compute="_compute_sms_optout_required")
     sms_gateway_id = fields.Many2one(
@@ -151,6 +156,13 @@ class MailingMailing(models.Model):
                     "sms_length_varies": sms_links.has_placeholders(mailing.body_plaintext),
                 }
             )
+
+    @api.depends("mailing_type", "company_id", "sms_sender_id.sender_type", "sms_gateway_id.provider",
+                 "sms_gateway_id.ovh_no_stop_clause")
+    def _compute_sms_provider_suffix(self):
+        # The live counter reads it: changing the gateway or the sender of an unsaved mailing recounts.
+        for mailing in self:
+            mailing.sms_provider_suffix = mailing._sms_provider_suffix() or False
 
     @api.depends("user_id", "company_id", "mailing_type")
     def _compute_sms_optout_footer_text(self):

@@ -262,7 +262,7 @@ class MailingMailingDelivery(models.Model):
                    res_id
               FROM mailing_trace
              WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
-               AND sms_uuid IS NOT NULL
+               AND sms_uuid IS NOT NULL AND sms_sending_since IS NULL
                AND (sms_next_attempt IS NULL OR sms_next_attempt <= %(now)s)
              ORDER BY id
              LIMIT %(size)s
@@ -301,17 +301,16 @@ class MailingMailingDelivery(models.Model):
             return False
         ledger = sms_delivery.CreditLedger() if ledger is None else ledger
         gateway = self._sms_get_gateway()
+        # A worker that died after handing messages to a gateway that cannot de-duplicate left
+        # them marked: looked up there first, never sent blindly again.
+        recovered = self._sms_recover_handed_over(ledger=ledger)
         batch = self._sms_claim_batch(gateway.batch_size)
         if not batch:
-            return False
+            return bool(recovered)
         started = time.monotonic()
-        batch = self._sms_defer_quiet_hours(batch)
+        batch, bodies = self._sms_prepare_batch(batch)
         if not batch:
-            return True  # all of it waits for its send window; the next claim takes other messages
-        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
-        batch = self._sms_cancel_too_long(batch, bodies)
-        if not batch:
-            return True
+            return True  # waiting for its send window, or too long: the next claim takes other messages
         balance = self._sms_balance(gateway, ledger)
         cost = sms_delivery.batch_cost(
             [(message.parts, message.country) for message in batch], gateway._price_table(), gateway.price_default
@@ -319,6 +318,9 @@ class MailingMailingDelivery(models.Model):
         if not sms_delivery.covers(balance, cost):
             self._sms_pause_for_credit(balance, cost)
             return False
+        batch = self._sms_mark_handed_over(batch, gateway)
+        if not batch:
+            return True
         sender = self.sms_sender_id.name or None
         messages = [
             {"uuid": message.uuid, "number": message.number, "content": bodies[message.trace_id],
@@ -329,6 +331,7 @@ class MailingMailingDelivery(models.Model):
             with gateway._get_api() as api:
                 results = api.send(messages, webhook_url=gateway._report_url())
         except sms_gateway_api.GatewayInsufficientCreditError:
+            self._sms_clear_handed_over(batch)  # refused as a whole: nothing was sent
             self._sms_pause_for_credit(0.0, cost)
             return False
         except sms_gateway_api.GatewayTransientError as error:
@@ -357,6 +360,15 @@ class MailingMailingDelivery(models.Model):
         if gateway.throughput:
             time.sleep(max(0.0, len(batch) / gateway.throughput - (time.monotonic() - started)))
         return True
+
+    def _sms_prepare_batch(self, batch):
+        """The messages of ``batch`` to send now (the others wait for their send window or are
+        canceled as too long once rendered), and their rendered texts by trace id."""
+        batch = self._sms_defer_quiet_hours(batch)
+        if not batch:
+            return batch, {}
+        bodies = self._sms_render_bodies([(message.trace_id, message.res_id) for message in batch])
+        return self._sms_cancel_too_long(batch, bodies), bodies
 
     def _sms_defer_quiet_hours(self, batch):
         """Keep the messages whose recipients are inside the send window now; the others get

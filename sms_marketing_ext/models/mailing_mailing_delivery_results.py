@@ -116,6 +116,7 @@ class MailingMailingDeliveryResults(models.Model):
                    sms_gateway_id = %(gateway)s,
                    sms_unknown = r.unknown AND t.sms_report_date IS NULL,
                    sms_provider_ref = COALESCE(r.ref, t.sms_provider_ref),
+                   sms_sending_since = NULL,
                    sent_datetime = CASE WHEN r.status = 'pending' THEN COALESCE(t.sent_datetime, %(now)s)
                                         ELSE t.sent_datetime END,
                    write_date = %(now)s
@@ -201,6 +202,7 @@ class MailingMailingDeliveryResults(models.Model):
                    trace_status = CASE WHEN r.attempts >= %(max)s THEN 'error' ELSE t.trace_status END,
                    failure_type = CASE WHEN r.attempts >= %(max)s THEN %(failure)s ELSE t.failure_type END,
                    failure_reason = %(reason)s,
+                   sms_sending_since = NULL,
                    write_date = %(now)s
               FROM unnest(%(ids)s::int[], %(attempts)s::int[], %(nexts)s::timestamp[]) AS r(id, attempts, next)
              WHERE t.id = r.id

@@ -9,7 +9,8 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import SQL
 
 from ..tools.providers.base import GatewayAccessError, GatewayError
-from ..tools.providers.ovh import ENDPOINTS, STOP_MENTION, OvhClient
+from ..tools.providers.ovh import ENDPOINTS, STOP_MENTION, STOP_NUMBER, OvhClient
+from ..tools.sms_keywords import STOP, normalize_sender_number
 
 _logger = logging.getLogger(__name__)
 
@@ -192,22 +193,23 @@ class SmsGatewayOvh(models.Model):
     def _cron_ovh_poll(self, time_budget=None, now=None):
         """"SMS Marketing: poll OVHcloud": for each active OVH gateway, apply the receipts of its
         pending messages, look up the messages whose send answer was lost, apply the replies
-        (STOP / START) and follow the senders waiting for OVH's decision. Committed per gateway
+        (STOP / START) and the new entries of OVH's own STOP blacklist, and follow the senders
+        waiting for OVH's decision. Committed per gateway
         and step; a gateway that fails is logged and polled again next time.
 
-        :return: ``{"delivered": n, "replies": n}`` (final receipts and replies applied)
+        :return: ``{"delivered": n, "replies": n, "blacklisted": n}`` (final receipts, replies and
+            entries of OVH's own STOP blacklist applied)
         """
         mailing_model = self.env["mailing.mailing"]
         if time_budget is None:
             time_budget = mailing_model._sms_cron_time_budget()
         deadline = time.monotonic() + time_budget
         now = now or fields.Datetime.now()
-        counts = {"delivered": 0, "replies": 0}
+        counts = {"delivered": 0, "replies": 0, "blacklisted": 0}
         for gateway in self.sudo().search([("provider", "=", "ovh"), ("active", "=", True)]):
             if time.monotonic() >= deadline:
                 break
-            for step in (gateway._ovh_poll_receipts, gateway._ovh_poll_lost_answers, gateway._ovh_poll_replies,
-                         gateway._ovh_poll_senders):
+            for step in gateway._ovh_poll_steps():
                 try:
                     with self.env.cr.savepoint():
                         step(now, counts)
@@ -223,12 +225,11 @@ class SmsGatewayOvh(models.Model):
         """The poll of this gateway now (button), as the cron does it."""
         self.check_access_rights("write")
         self.check_access_rule("write")
-        counts = {"delivered": 0, "replies": 0}
+        counts = {"delivered": 0, "replies": 0, "blacklisted": 0}
         now = fields.Datetime.now()
         for gateway in self.filtered(lambda g: g.provider == "ovh"):
             try:
-                for step in (gateway._ovh_poll_receipts, gateway._ovh_poll_lost_answers, gateway._ovh_poll_replies,
-                             gateway._ovh_poll_senders):
+                for step in gateway._ovh_poll_steps():
                     step(now, counts)
             except GatewayError as error:
                 raise UserError(gateway._error_message(error)) from error
@@ -236,8 +237,14 @@ class SmsGatewayOvh(models.Model):
         return {
             "type": "ir.actions.client", "tag": "display_notification",
             "params": {"title": _("OVHcloud"), "type": "success", "sticky": False,
-                       "message": _("%(delivered)s delivery results and %(replies)s replies applied.", **counts)},
+                       "message": _("%(delivered)s delivery results, %(replies)s replies and %(blacklisted)s "
+                                    "numbers of OVH's STOP blacklist applied.", **counts)},
         }
+
+    def _ovh_poll_steps(self):
+        """The poll of this gateway, step by step (each ``step(now, counts)``)."""
+        return (self._ovh_poll_receipts, self._ovh_poll_lost_answers, self._ovh_poll_replies,
+                self._ovh_poll_blacklist, self._ovh_poll_senders)
 
     def _ovh_poll_receipts(self, now, counts):
         """Final receipts of this gateway's pending messages, matched by the id OVH gave at send."""
@@ -295,6 +302,32 @@ class SmsGatewayOvh(models.Model):
             newest = max(newest or reply["at"], reply["at"])
         if newest and newest != self.ovh_inbound_cursor:
             self.sudo().ovh_inbound_cursor = newest
+
+    def _ovh_poll_blacklist(self, now, counts):
+        """OVH's own STOP blacklist of this gateway's service (people who answered OVH's STOP
+        mention to its short number, which never reaches our replies): each new entry becomes an
+        opt-out of the number, dated when OVH recorded it, through the consent code of replies (an
+        entry is applied once, by its number and date; one dated before the person's later START is
+        not). Numbers already on our blacklist cost no call."""
+        self.ensure_one()
+        with self._get_api() as api_client:
+            numbers = api_client.blacklisted_numbers()
+            normalized = {number: normalize_sender_number(number) for number in numbers}
+            self.env["phone.blacklist"].flush_model()
+            self.env.cr.execute(SQL(
+                "SELECT number FROM phone_blacklist WHERE active AND number = ANY(%s)",
+                [number for number in normalized.values() if number],
+            ))
+            ours = {row[0] for row in self.env.cr.fetchall()}
+            entries = api_client.blacklist_entries([number for number in numbers if normalized[number] not in ours])
+        Event = self.env["sms.consent.event"].sudo()
+        for entry in entries:
+            payload, _status = Event._sms_apply_reply(self, {
+                "from": entry["number"], "to": STOP_NUMBER, "body": "STOP", "keyword": STOP, "at": entry["at"],
+                "message_id": entry["message_id"],
+            })
+            if payload.get("action"):
+                counts["blacklisted"] += 1
 
     def _ovh_poll_senders(self, now, counts):
         """Senders of the company waiting for OVH's decision follow it (as Sync senders does)."""

@@ -10,7 +10,9 @@ Phases:
   ``bulk`` the contacts are inserted in SQL (tens of thousands), and with ``queue`` the mailing is
   only put in the queue for the send cron (``chunk_size`` then caps the ids per materialised chunk);
 - crash: send, but die with SIGKILL right after the gateway accepted a batch, before recording
-  its results or committing (the worst moment);
+  its results or committing (the worst moment); with ``die_after_jobs`` (OVHcloud), in the middle
+  of the batch's call, once OVH took that many of its jobs;
+- age: make what was handed to the gateway ``minutes`` older;
 - send: send until the mailing is done, or only batches (``batches_only``) like a second worker;
 - report: the mailing's traces and the credits they recorded;
 - cleanup: delete what setup created.
@@ -29,9 +31,11 @@ result = {}
 
 if phase == "setup":
     company = env["res.company"].create({"name": scenario["tag"], "country_id": env.ref("base.fr").id})
+    provider = {"provider": "jsonrpc", "base_url": scenario.get("gateway_url"), "account_token": scenario.get("token")}
+    if scenario.get("ovh"):  # {"endpoint", "application_key", "application_secret", "consumer_key", "service_name"}
+        provider = {"provider": "ovh", **{f"ovh_{key}": value for key, value in scenario["ovh"].items()}}
     gateway = env["sms.gateway"].create({
-        "name": scenario["tag"], "provider": "jsonrpc", "base_url": scenario["gateway_url"],
-        "account_token": scenario["token"], "batch_size": scenario.get("batch_size", 10),
+        "name": scenario["tag"], **provider, "batch_size": scenario.get("batch_size", 10),
         "company_id": company.id, "is_default": True,
     })
     mailing_list = env["mailing.list"].create({"name": scenario["tag"]})
@@ -73,14 +77,38 @@ if phase == "setup":
               "outgoing": env.cr.fetchone()[0], "state": mailing.state}
 
 elif phase == "crash":
-    def die_after_accept(self, *args, **kwargs):
+    def die(*args, **kwargs):
         sys.stdout.write("RESULT " + json.dumps({"dying": True}) + "\n")
         sys.stdout.flush()
         os.kill(os.getpid(), signal.SIGKILL)
 
-    type(Mailing)._sms_record_results = die_after_accept
+    if scenario.get("die_after_jobs"):
+        # OVHcloud takes that many jobs of the batch, then the worker dies in the middle of its call.
+        OvhClient = type(Mailing.browse(scenario["mailing"])._sms_get_gateway()._get_api())
+        real_call, taken = OvhClient._call, []
+
+        def call_then_die(self, method, path, data=None, need_auth=True):
+            answer = real_call(self, method, path, data, need_auth)
+            if method == "POST" and path.endswith("/jobs"):
+                taken.append(answer)
+                if len(taken) >= scenario["die_after_jobs"]:
+                    die()
+            return answer
+
+        OvhClient._call = call_then_die
+    else:
+        type(Mailing)._sms_record_results = die
     Mailing.browse(scenario["mailing"])._sms_send_batch()
     result = {"survived": True}  # never reached
+
+elif phase == "age":
+    # What was handed to the gateway is that many minutes older (the recovery's grace has passed).
+    env.cr.execute("UPDATE mailing_trace SET sms_sending_since = sms_sending_since - make_interval(mins => %(m)s), "
+                   "sms_status_date = sms_status_date - make_interval(mins => %(m)s) "
+                   "WHERE mass_mailing_id = %(mailing)s AND sms_sending_since IS NOT NULL",
+                   {"m": scenario["minutes"], "mailing": scenario["mailing"]})
+    result = {"aged": env.cr.rowcount}
+    env.cr.commit()
 
 elif phase == "send":
     mailing = Mailing.browse(scenario["mailing"])
@@ -106,7 +134,14 @@ elif phase == "report":
                    [scenario["mailing"]])
     credit_sum = float(env.cr.fetchone()[0])
     mailing = Mailing.browse(scenario["mailing"])
-    result = {"traces": traces, "state": mailing.state, "credits": credit_sum, "stat_credits": mailing.sms_stat_credits}
+    env.cr.execute("SELECT sms_uuid, sms_provider_ref FROM mailing_trace WHERE mass_mailing_id = %s "
+                   "AND sms_sending_since IS NOT NULL", [scenario["mailing"]])
+    handed_over = dict(env.cr.fetchall())
+    env.cr.execute("SELECT sms_uuid, sms_provider_ref FROM mailing_trace WHERE mass_mailing_id = %s "
+                   "AND sms_provider_ref IS NOT NULL", [scenario["mailing"]])
+    refs = dict(env.cr.fetchall())
+    result = {"traces": traces, "state": mailing.state, "credits": credit_sum, "stat_credits": mailing.sms_stat_credits,
+              "handed_over": sorted(handed_over), "refs": refs}
 
 elif phase == "recipients":
     # Per contact of the mailing's lists: how many traces, and how many with a uuid (sent).

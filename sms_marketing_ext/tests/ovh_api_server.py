@@ -13,12 +13,15 @@ Routes (names, parameters and answers as OVH's API description of ``/sms`` has t
 ``deliveryReceipt``, ``ptt``, ``receiver``, ``sender``, ``creationDatetime.from|to``),
 ``GET /sms/{service}/outgoing/{id}``; ``GET /sms/{service}/incoming`` (filters ``sender``, ``tag``,
 ``creationDatetime.from|to``), ``GET|DELETE /sms/{service}/incoming/{id}``;
-``GET|POST /sms/{service}/senders``, ``GET /sms/{service}/senders/{sender}``,
+``GET /sms/{service}/blacklists`` (filters ``batchID``, ``smsOutgoingID``),
+``GET|DELETE /sms/{service}/blacklists/{number}`` (``sms.Blacklist``: ``number``, ``dateCreation``,
+``batchID``, ``smsOutgoingID``); ``GET|POST /sms/{service}/senders``, ``GET /sms/{service}/senders/{sender}``,
 ``POST /sms/{service}/senders/{sender}/documents`` (its ``putUrl`` takes the file by an unsigned
 ``PUT``, as OVH's storage does). A query parameter OVH does not document is refused (400).
 
 Test hooks on :class:`OvhAccount`: ``deliver(tag, receipt, ptt)`` sets an outgoing SMS's receipt,
-``receive(sender, message)`` adds a reply, ``queue_jobs`` keeps accepted jobs queued (not yet
+``receive(sender, message)`` adds a reply, ``blacklist_number(number)`` puts a number on OVH's
+STOP blacklist, ``queue_jobs`` keeps accepted jobs queued (not yet
 outgoing), ``lose_answers`` (a count) takes a job and then drops the connection unanswered,
 ``drop_jobs`` (a count) drops the connection of a job before taking it.
 """
@@ -38,6 +41,7 @@ PARIS = timezone(timedelta(hours=2))
 OUTGOING_FILTERS = {"batchID", "creationDatetime.from", "creationDatetime.to", "deliveryReceipt", "differedDelivery",
                     "messageID", "ptt", "receiver", "sender", "tag"}
 INCOMING_FILTERS = {"creationDatetime.from", "creationDatetime.to", "sender", "tag"}
+BLACKLIST_FILTERS = {"batchID", "smsOutgoingID"}
 
 
 def ovh_now():
@@ -51,6 +55,7 @@ class OvhAccount:
         self.jobs, self.senders, self.sender_requests = [], {}, []
         self.outgoing, self.queued, self.incoming = {}, {}, {}
         self.documents, self.uploads, self.rates = {}, {}, {}
+        self.blacklist = {}  # number -> sms.Blacklist
         self.queue_jobs, self.lose_answers, self.drop_jobs = False, 0, 0
         self.calls = []  # (method, route, query) of every authenticated call
         self.next_id = 1000
@@ -74,6 +79,12 @@ class OvhAccount:
         with self.lock:
             self.outgoing.update(self.queued)
             self.queued.clear()
+
+    def blacklist_number(self, number, at=None, outgoing_id=None):
+        """OVH blacklists ``number`` (its owner sent STOP to the short number of OVH's STOP mention)."""
+        with self.lock:
+            self.blacklist[number] = {"number": number, "dateCreation": (at or ovh_now()).isoformat(),
+                                      "batchID": None, "smsOutgoingID": outgoing_id}
 
     def receive(self, sender, message, at=None):
         with self.lock:
@@ -201,11 +212,14 @@ class _Handler(BaseHTTPRequestHandler):
                                   "price": {"currencyCode": "EUR", "text": "0.07 €", "value": 0.07}})
 
     def _route(self, method, rest, data, query):
-        allowed = OUTGOING_FILTERS if rest == ["outgoing"] else INCOMING_FILTERS if rest == ["incoming"] else set()
+        allowed = {("outgoing",): OUTGOING_FILTERS, ("incoming",): INCOMING_FILTERS,
+                   ("blacklists",): BLACKLIST_FILTERS}.get(tuple(rest), set())
         if method == "GET" and set(query) - allowed:
             return self._error(400, "BAD_PARAMETERS", f"Unknown parameters {sorted(set(query) - allowed)}")
         if rest and rest[0] in ("outgoing", "jobs", "incoming") and not (rest == ["jobs"] and method == "POST"):
             return self._route_messages(method, rest, query)
+        if rest and rest[0] == "blacklists":
+            return self._route_blacklists(method, rest, query)
         return self._route_account(method, rest, data)
 
     def _route_messages(self, method, rest, query):
@@ -231,6 +245,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(404, "NOT_FOUND", "no such SMS")
             if method == "DELETE":
                 del account.incoming[found["id"]]
+                return self._answer(200, None)
+            return self._answer(200, found)
+        return self._error(404, "NOT_FOUND", "Got an invalid (or empty) URL")
+
+    def _route_blacklists(self, method, rest, query):
+        """OVH's STOP blacklist of the service: the numbers, and each one's ``sms.Blacklist``."""
+        account = self.account
+        if rest == ["blacklists"] and method == "GET":
+            return self._answer(200, [number for number, entry in sorted(account.blacklist.items())
+                                      if all(str(entry.get(name)) == value for name, value in query.items())])
+        if len(rest) == 2 and method in ("GET", "DELETE"):
+            found = account.blacklist.get(rest[1])
+            if not found:
+                return self._error(404, "NOT_FOUND", "This number is not blacklisted")
+            if method == "DELETE":
+                del account.blacklist[rest[1]]
                 return self._answer(200, None)
             return self._answer(200, found)
         return self._error(404, "NOT_FOUND", "Got an invalid (or empty) URL")

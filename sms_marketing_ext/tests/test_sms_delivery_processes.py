@@ -15,6 +15,7 @@ from odoo.tests.common import BaseCase
 from odoo.tools import SQL, config
 
 from .common import LocalGatewayMixin, stop_process
+from .ovh_api_server import OvhAccount, OvhApiServer
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(__file__), "delivery_worker.py")
 CRON_NAME = "SMS Marketing: segment and send"
@@ -114,6 +115,56 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         # died with the worker (the gateway answers its retry "accepted, 0 credits").
         self.assertAlmostEqual(report["credits"], stats["credits_charged"], places=6)
         self.assertAlmostEqual(report["stat_credits"], stats["credits_charged"], places=6)
+
+    def test_ovh_worker_killed_mid_batch(self):
+        """Issue 12 §1, OVHcloud (no idempotency key): a worker killed by SIGKILL in the middle of a
+        batch's call, after OVH took 4 of its 10 jobs and before anything was recorded. The next
+        worker finds those 4 at OVH by their tag (accepted, OVH's id kept) and does not send them
+        again; the 6 OVH never received wait for the recovery's grace, then go out once. Each
+        recipient reaches OVH's server exactly once (the local server checking OVH's signature)."""
+        account = OvhAccount("ak_worker", "as_worker_secret", "ck_worker", "sms-wk12345-1", credits=100.0)
+        account.rates = {"fr": 1.0}
+        server = OvhApiServer(account)
+        server.start()
+        self.addCleanup(server.stop)
+        ovh = {"endpoint": server.url, "application_key": "ak_worker", "application_secret": "as_worker_secret",
+               "consumer_key": "ck_worker", "service_name": "sms-wk12345-1"}
+        code, ids = self._worker("setup", tag="sms_ext_ovh_crash", ovh=ovh, contacts=25)
+        self.assertEqual(code, 0)
+        self.addCleanup(self._worker, "cleanup", **ids)
+        self.assertEqual((ids["state"], ids["outgoing"]), ("sending", 25))
+
+        code, result = self._worker("crash", mailing=ids["mailing"], die_after_jobs=4)
+        self.assertEqual((code, result), (-9, {"dying": True}), "the worker died from SIGKILL mid-call")
+        self.assertEqual(len(account.jobs), 4, "OVH took 4 jobs of the batch")
+        _code, report = self._worker("report", mailing=ids["mailing"])
+        self.assertEqual(len(report["handed_over"]), 10, "the batch was marked handed over before the call")
+        self.assertEqual({status for status, _uuid, _attempts in report["traces"]}, {"outgoing"})
+
+        code, result = self._worker("send", mailing=ids["mailing"])
+        self.assertEqual((code, result["state"]), (0, "sending"), "6 messages still wait for the grace")
+        taken_first = {job["tag"]: job for job in account.jobs[:4]}
+        _code, report = self._worker("report", mailing=ids["mailing"])
+        self.assertEqual(len(report["handed_over"]), 6)
+        self.assertFalse(set(report["handed_over"]) & set(taken_first), "the 4 OVH has are settled")
+        for tag, job in taken_first.items():
+            self.assertEqual(report["refs"].get(tag), str(job["id"]), "found at OVH by its tag: OVH's id kept")
+        self.assertEqual(len(account.jobs), 19, "the 4 found are not sent again, the other 15 went out")
+        lookups = [call for call in account.calls if call[1] == "outgoing" and "tag" in call[2]]
+        self.assertEqual(len(lookups), 10, "each message of the batch looked up once, not before every batch")
+
+        self.assertEqual(self._worker("age", mailing=ids["mailing"], minutes=5), (0, {"aged": 6}))
+        code, result = self._worker("send", mailing=ids["mailing"])
+        self.assertEqual((code, result["state"]), (0, "done"))
+        receivers = [job["receiver"] for job in account.jobs]
+        self.assertEqual(len(receivers), 25)
+        self.assertEqual(len(set(receivers)), 25, "each recipient exactly once at OVH")
+        _code, report = self._worker("report", mailing=ids["mailing"])
+        self.assertEqual({status for status, _uuid, _attempts in report["traces"]}, {"pending"})
+        self.assertEqual({uuid for _status, uuid, _attempts in report["traces"]}, {job["tag"] for job in account.jobs})
+        self.assertFalse(report["handed_over"])
+        self.assertEqual(len(report["refs"]), 25)
+        self.assertAlmostEqual(report["credits"], 100.0 - account.credits, msg="recorded as OVH charged, once")
 
     def test_two_concurrent_workers(self):
         token, ids = self._setup("sms_ext_concurrent", contacts=120)

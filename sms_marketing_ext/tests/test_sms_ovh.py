@@ -3,10 +3,11 @@ from datetime import timedelta, timezone
 
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
-from odoo.tests import TransactionCase, new_test_user, tagged
+from odoo.tests import Form, TransactionCase, new_test_user, tagged
 from odoo.tools import SQL
 
 from ..tools.providers.ovh import STOP_MENTION, OvhClient, with_stop_mention
+from ..tools.sms_segments import analyze
 from .common import SmsMarketingUsersMixin, SmsSenderMixin
 from .ovh_api_server import PARIS, OvhAccount, OvhApiServer
 
@@ -53,6 +54,7 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
             self.account.outgoing.clear()
             self.account.queued.clear()
             self.account.incoming.clear()
+            self.account.blacklist.clear()
             self.account.calls.clear()
             self.account.queue_jobs, self.account.lose_answers, self.account.drop_jobs = False, 0, 0
             self.account.rates = dict(self.rates)
@@ -335,3 +337,158 @@ class TestSmsOvh(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)])
         self.assertEqual(set(traces.mapped("sms_parts")), {2})
         self.assertFalse([job for job in self.account.jobs if STOP_MENTION in job["message"]])
+
+    def test_ovh_stop_blacklist_imported_once(self):
+        """Issue 12 §3: those who answer OVH's STOP mention ("STOP au 36180") are on OVH's own
+        blacklist of the service, never in our replies: the poll imports each new entry as an
+        opt-out dated when OVH recorded it, once, and asks nothing about numbers we have."""
+        Blacklist = self.env["phone.blacklist"].with_context(active_test=False)
+        Event = self.env["sms.consent.event"]
+        now = fields.Datetime.now()
+        at = (now - timedelta(days=2)).replace(microsecond=0)
+        self.account.blacklist_number(NUMBERS[2], at=at.replace(tzinfo=timezone.utc).astimezone(PARIS), outgoing_id=7)
+        self.account.blacklist_number("0033620000003")  # OVH's other way of writing numbers
+        self.env["phone.blacklist"]._add([NUMBERS[4]])  # ours already
+        self.account.blacklist_number(NUMBERS[4])
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["blacklisted"], 2)
+        for number in NUMBERS[2:4]:
+            self.assertTrue(Blacklist.search([("number", "=", number), ("active", "=", True)]), number)
+        event = Event.search([("number", "=", NUMBERS[2])])
+        self.assertEqual((event.action, event.source, event.message_date), ("optout", "reply", at))
+        self.assertIn("36180", event.note)
+        self.assertIn(self.gateway.name, event.note)
+        detail_reads = [call[1] for call in self.account.calls if call[1].startswith("blacklists/")]
+        self.assertEqual(sorted(detail_reads), ["blacklists/+33620000002", "blacklists/0033620000003"],
+                         "the number already on our blacklist is not read")
+        # Polled again: nothing new, nothing read one by one.
+        self.account.calls.clear()
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 0)
+        self.assertFalse([call for call in self.account.calls if call[1].startswith("blacklists/")])
+        self.assertEqual(Event.search_count([("number", "in", NUMBERS[2:4])]), 2)
+        # Lifted here by hand: the same OVH entry is not applied again (it is the one applied).
+        self.env["phone.blacklist"]._remove([NUMBERS[2]])
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 0)
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[2]), ("active", "=", True)]))
+        # The person answers START to us after their STOP to OVH: an older OVH entry changes nothing.
+        self.account.receive(NUMBERS[3], "START", at=(now + timedelta(minutes=1)).replace(
+            tzinfo=timezone.utc).astimezone(PARIS))
+        self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertFalse(Blacklist.search([("number", "=", NUMBERS[3]), ("active", "=", True)]))
+        # OVH deletes the entry and the person sends STOP again later: a new entry, applied.
+        self.account.blacklist_number(NUMBERS[3], at=(now + timedelta(minutes=2)).replace(
+            tzinfo=timezone.utc).astimezone(PARIS))
+        del self.account.blacklist["0033620000003"]
+        self.assertEqual(self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)["blacklisted"], 1)
+        self.assertTrue(Blacklist.search([("number", "=", NUMBERS[3]), ("active", "=", True)]))
+
+    def test_ovh_stop_blacklist_of_each_gateway(self):
+        """Each OVH gateway reads its own service's blacklist, with its own credentials; the
+        opt-out names the gateway it came through."""
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        account_b = OvhAccount("ak_b", "as_b", "ck_b", "sms-bb12345-1")
+        server_b = OvhApiServer(account_b)
+        server_b.start()
+        self.addCleanup(server_b.stop)
+        gateway_b = self.env["sms.gateway"].create({
+            "name": "OVH B", "provider": "ovh", "ovh_endpoint": server_b.url, "ovh_application_key": "ak_b",
+            "ovh_application_secret": "as_b", "ovh_consumer_key": "ck_b", "ovh_service_name": "sms-bb12345-1",
+            "company_id": company_b.id,
+        })
+        account_b.blacklist_number(NUMBERS[5])
+        self.account.blacklist_number(NUMBERS[6])
+        counts = self.env["sms.gateway"]._cron_ovh_poll(time_budget=30)
+        self.assertEqual(counts["blacklisted"], 2)
+        events = self.env["sms.consent.event"].search([("number", "in", NUMBERS[5:7])])
+        self.assertIn(gateway_b.name, events.filtered(lambda e: e.number == NUMBERS[5]).note)
+        self.assertNotIn(gateway_b.name, events.filtered(lambda e: e.number == NUMBERS[6]).note)
+        self.assertEqual([call[1] for call in account_b.calls if call[1].startswith("blacklists")],
+                         ["blacklists", f"blacklists/{NUMBERS[5]}"])
+
+    def test_ovh_stop_mention_follows_an_unsaved_form(self):
+        """The counter's ``sms_provider_suffix`` is recomputed by the form's onchange when the
+        gateway or the sender changes, before any save (the web client counts it live)."""
+        other = self.env["sms.gateway"].create({"name": "Plain", "provider": "jsonrpc",
+                                                "base_url": "http://127.0.0.1:9", "account_token": "t"})
+        number_sender = self._create_sender("+33612345670", sender_type="virtual_number")
+        form = Form(self.env["mailing.mailing"].with_user(self.user_marketing).with_context(
+            default_mailing_type="sms"), view="mass_mailing_sms.mailing_mailing_view_form_sms")
+        form.sms_subject = "Unsaved"
+        form.sms_sender_id = self.sender
+        form.sms_allow_unsubscribe = True
+        # 5 characters short of one part with the opt-out footer: OVH's mention makes it two.
+        footer = self.env["mailing.mailing"].sms_counter_context()["optout_footer"]
+        form.body_plaintext = "A" * (160 - analyze(footer)["length"] - 5)
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (STOP_MENTION, 2))
+        form.sms_gateway_id = other
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (False, 1))
+        form.sms_gateway_id = self.gateway
+        form.sms_sender_id = number_sender
+        self.assertEqual((form.sms_provider_suffix, form.sms_segment_count), (False, 1))
+        form.sms_sender_id = self.sender
+        self.assertEqual(form.sms_provider_suffix, STOP_MENTION)
+
+    def test_ovh_messages_left_handed_over_are_looked_up_never_resent(self):
+        """Issue 12 §1 (in one process; the SIGKILL version is in test_sms_delivery_processes):
+        messages a dead worker left marked as handed to OVH are looked up by their tag before
+        anything is sent. Found: accepted with OVH's id; unknown to OVH and handed over more than
+        the grace ago: sent once; younger: they wait (the mailing is not done)."""
+        mailing = self._mailing("Soldes -20%")
+        mailing.action_put_in_queue()
+        mailing._sms_start_sending()
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+        self.assertEqual(set(traces.mapped("trace_status")), {"outgoing"})
+        found, lost, young = traces[:2], traces[2], traces[3]
+        # The dead worker's calls: OVH took the jobs of the first two, never heard of the others.
+        with OvhClient(self.server.url, APP_KEY, APP_SECRET, CONSUMER_KEY, SERVICE) as client:
+            for trace in found:
+                client.send([{"uuid": trace.sms_uuid, "number": trace.sms_number, "content": "Soldes -20%",
+                              "sender": "MyShop", "sms_class": "standard"}])
+        self.account.deliver(found[0].sms_uuid, 1)
+        now = fields.Datetime.now()
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = ANY(%s)",
+            now - timedelta(minutes=5), self.gateway.id, (found | lost).ids))
+        self.env.cr.execute(SQL("UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = %s",
+                                now, self.gateway.id, young.id))
+        traces.invalidate_recordset()
+        self.account.calls.clear()
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(mailing.state, "sending", "the young one waits for the grace")
+        self.assertEqual((young.trace_status, bool(young.sms_sending_since)), ("outgoing", True))
+        receivers = [job["receiver"] for job in self.account.jobs]
+        self.assertEqual(sorted(receivers), sorted(set(receivers)), "nobody twice at OVH")
+        self.assertEqual(len(receivers), len(NUMBERS) - 1, "all but the young one")
+        self.assertEqual(found.mapped("trace_status"), ["sent", "pending"], "found: its delivery receipt applied")
+        self.assertEqual(found.mapped("sms_provider_ref"),
+                         [str(job["id"]) for job in self.account.jobs[:2]], "found by tag: OVH's id kept")
+        self.assertEqual(found.mapped("sms_credits"), [1.0, 1.0], "charged as OVH charged it")
+        self.assertFalse(any(found.mapped("sms_unknown")))
+        self.assertEqual((lost.trace_status, bool(lost.sms_sending_since)), ("pending", False), "sent once")
+        # Later, once the grace has passed: the young one is asked again, OVH still has nothing: sent once.
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = sms_sending_since - interval '5 minutes', "
+            "sms_status_date = sms_status_date - interval '5 minutes' WHERE id = %s", young.id))
+        young.invalidate_recordset()
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertEqual(mailing.state, "done")
+        self.assertEqual(young.trace_status, "pending")
+        receivers = [job["receiver"] for job in self.account.jobs]
+        self.assertEqual(sorted(receivers), sorted(NUMBERS), "each recipient exactly once at OVH")
+
+    def test_ovh_handed_over_lookup_failing_waits(self):
+        """OVH unreachable when the messages are looked up: nothing is sent, they stay marked."""
+        mailing = self._mailing("Soldes -20%")
+        mailing.action_put_in_queue()
+        mailing._sms_start_sending()
+        traces = self.env["mailing.trace"].search([("mass_mailing_id", "=", mailing.id)], order="id")
+        self.env.cr.execute(SQL(
+            "UPDATE mailing_trace SET sms_sending_since = %s, sms_gateway_id = %s WHERE id = ANY(%s)",
+            fields.Datetime.now() - timedelta(minutes=5), self.gateway.id, traces.ids))
+        traces.invalidate_recordset()
+        self.gateway.ovh_application_secret = "wrong-secret"  # noqa: S105 - every call refused
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=30)
+        self.assertFalse(self.account.jobs)
+        self.assertEqual(set(traces.mapped("trace_status")), {"outgoing"})
+        self.assertTrue(all(traces.mapped("sms_sending_since")))
+        self.assertEqual(mailing.state, "sending")

@@ -1,6 +1,7 @@
 import base64
 import time
 import unittest
+import urllib.parse
 from datetime import datetime
 
 from odoo.tests import HttpCase, tagged
@@ -8,6 +9,8 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.mail.tests.common import mail_new_test_user
 
 from .common import LocalGatewayMixin, SmsMailingMixin, SmsMarketingUsersMixin, SmsSenderMixin
+from .ovh_api_server import OvhAccount, OvhApiServer
+from .prism_process import API_SPEC, PRICING_SPEC, PrismProcess
 
 TOKEN = "tour-token"  # noqa: S105 - account of the throw-away test gateway
 
@@ -104,6 +107,77 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         self.assertEqual(gateway._price_table(), {"FR": 0.045, "BE": 0.06, "IT": 0.055})
         self.assertTrue(gateway.balance_date)
         self.assertLess(elapsed, 120, "the whole journey, browser start included")
+
+    def test_ovh_gateway_configured_from_scratch(self):
+        """Issue 12 §6: an OVHcloud gateway configured through its form alone, against the local OVH
+        API server (which checks OVH's request signature): Test connection, Refresh balance and
+        prices (OVH's rates of the listed countries), then the poll and the sender sync."""
+        account = OvhAccount("tour_ak", "tour_as_secret", "tour_ck", "sms-tr12345-1", credits=321.0)
+        account.rates = {"fr": 1.0, "be": 2.5}
+        account.senders["TourShop"] = {"sender": "TourShop", "status": "enable", "type": "alpha",
+                                       "description": "", "comment": ""}
+        server = OvhApiServer(account)
+        server.start()
+        self.addCleanup(server.stop)
+        started = time.monotonic()
+        self.start_tour("/web?" + urllib.parse.urlencode({"ovh_url": server.url}), "sms_ext_tour_ovh_setup",
+                        login=self.user_sms_admin.login)
+        elapsed = time.monotonic() - started
+        gateway = self.env["sms.gateway"].search([("name", "=", "Tour OVH")])
+        self.assertEqual(len(gateway), 1)
+        self.assertEqual(
+            (gateway.provider, gateway.ovh_endpoint, gateway.ovh_service_name, gateway.ovh_application_key),
+            ("ovh", server.url, "sms-tr12345-1", "tour_ak"))
+        self.assertEqual((gateway.sudo().ovh_application_secret, gateway.sudo().ovh_consumer_key),
+                         ("tour_as_secret", "tour_ck"))
+        self.assertEqual(gateway.balance, 321.0)
+        self.assertEqual(gateway._price_table(), {"FR": 1.0, "BE": 2.5})
+        self.assertTrue(gateway.ovh_polled_date)
+        routes = {route for _method, route, _query in account.calls}
+        self.assertLessEqual({"", "incoming", "blacklists", "senders", "senders/TourShop"}, routes,
+                             "balance, poll and sender sync, each call signed with the credentials typed in the form")
+        self.assertLess(elapsed, 120, "the whole journey, browser start included")
+
+    def test_twilio_gateway_configured_from_scratch(self):
+        """Issue 12 §6: a Twilio gateway configured through its form alone, against Twilio's published
+        OpenAPI description served by Prism (requests validated): Test connection, Refresh balance and
+        prices, the callback URLs to copy."""
+        api, pricing = PrismProcess(API_SPEC), PrismProcess(PRICING_SPEC, errors=False)
+        self.addCleanup(api.stop)
+        self.addCleanup(pricing.stop)
+        api.start()
+        pricing.start()
+        started = time.monotonic()
+        self.start_tour("/web?" + urllib.parse.urlencode({"api_url": api.url, "pricing_url": pricing.url}),
+                        "sms_ext_tour_twilio_setup", login=self.user_sms_admin.login)
+        elapsed = time.monotonic() - started
+        gateway = self.env["sms.gateway"].search([("name", "=", "Tour Twilio")])
+        self.assertEqual(len(gateway), 1)
+        self.assertEqual((gateway.provider, gateway.twilio_api_base, gateway.twilio_pricing_base),
+                         ("twilio", api.url, pricing.url))
+        self.assertEqual(gateway.sudo().twilio_auth_token, "tour-auth-token")
+        self.assertEqual(gateway.balance, 0.05, "Balance.json as Twilio's description gives it")
+        self.assertEqual(set(gateway._price_table()), {"FR", "BE"})
+        self.assertEqual(gateway.inbound_webhook_url,
+                         f"https://erp.example.com/sms_marketing_ext/twilio/{gateway.id}/inbound")
+        received = api.received() + pricing.received()
+        self.assertTrue(any(path.endswith("/Balance.json") for _method, path in received))
+        self.assertTrue(any("/v1/Messaging/Countries/BE" in path for _method, path in received))
+        self.assertGreaterEqual(api.validated() + pricing.validated(), 3, "each request passed the spec")
+        self.assertLess(elapsed, 120, "the whole journey, browser start included")
+
+    def test_counter_follows_gateway_and_sender_before_saving(self):
+        """Issue 12 §3: OVH's STOP mention (added to messages of an alphanumeric sender) appears in
+        the live counter as soon as the gateway or the sender of an unsaved mailing changes."""
+        self.env["sms.gateway"].create({
+            "name": "Tour OVH counter", "provider": "ovh", "ovh_endpoint": "http://127.0.0.1:9/1.0",
+            "ovh_application_key": "ak", "ovh_application_secret": "as", "ovh_consumer_key": "ck",
+            "ovh_service_name": "sms-tc12345-1",
+        })
+        self._create_sender("+33612000999", sender_type="virtual_number")
+        self.start_tour("/web", "sms_ext_tour_counter_follows_gateway", login=self.user_marketing.login)
+        self.assertFalse(self.env["mailing.mailing"].search([("subject", "=", "Tour STOP mention")]),
+                         "the tour counted everything without saving")
 
     def test_paused_mailing_chatter_is_readable(self):
         """Issue 13 §11: pausing for credit posts a sentence; no "No -> Yes (Waiting for credit)"."""

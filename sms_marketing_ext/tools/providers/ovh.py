@@ -16,6 +16,9 @@
   :meth:`OvhClient.delivery_results` for the recent messages of a periodic poll.
 * Replies: ``GET /sms/{service}/incoming`` (since a date) and ``/incoming/{id}``
   (:meth:`OvhClient.incoming`); each has a stable id, so a reply read twice is applied once.
+  OVH's own STOP blacklist (those who answered its STOP mention, ``STOP au 36180``):
+  ``GET /sms/{service}/blacklists`` and ``/blacklists/{number}``
+  (:meth:`OvhClient.blacklisted_numbers`, :meth:`OvhClient.blacklist_entries`).
 * Senders: ``/sms/{service}/senders`` (status ``waitingValidation``, ``enable``, ``refused``,
   ``disable``); a request posts the sender, then its justification document
   (``POST .../senders/{sender}/documents`` gives an upload URL, the file is PUT there).
@@ -59,7 +62,8 @@ OVH_CLASSES = {"standard": "phoneDisplay", "flash": "flash", "sim": "sim"}
 # OVH sender statuses -> our sender workflow states.
 SENDER_STATES = {"waitingValidation": "submitted", "enable": "approved", "disable": "refused", "refused": "refused"}
 # What OVH appends to a commercial SMS from an alphanumeric sender unless noStopClause is set.
-STOP_MENTION = "\nSTOP au 36180"
+STOP_NUMBER = "36180"  # OVH's short number that takes the STOP answers (its own blacklist)
+STOP_MENTION = f"\nSTOP au {STOP_NUMBER}"
 ENDPOINTS = tuple(ovh.client.ENDPOINTS)
 # deliveryReceipt of an outgoing SMS (the operator's receipt, as in OVH's callback's "dlr").
 DLR_DELIVERED, DLR_NOT_DELIVERED, DLR_REFUSED = 1, 2, 16
@@ -296,9 +300,10 @@ class OvhClient(SmsProvider):
         return (final or found or [None])[0]
 
     def status(self, uuids):
-        """The state of each message, found by its tag in OVH's outgoing SMS. A message OVH has
-        not there is ``pending`` while OVH still holds queued jobs (a job has no tag to tell them
-        apart), else ``unknown``: OVH never took it."""
+        """The state of each message, found by its tag in OVH's outgoing SMS (the answer then
+        carries OVH's id as ``provider_ref``). A message OVH has not there is ``pending`` while OVH
+        still holds queued jobs (a job has no tag to tell them apart), else ``unknown``: OVH never
+        took it."""
         answers, jobs_queued = {}, None
         for uuid in uuids:
             detail = self._find_outgoing(uuid)
@@ -308,7 +313,7 @@ class OvhClient(SmsProvider):
                     jobs_queued = bool(jobs) if isinstance(jobs, list) else True
                 answers[uuid] = {"state": "pending" if jobs_queued else "unknown", "at": None}
                 continue
-            answers[uuid] = self._answer_of(detail)
+            answers[uuid] = {**self._answer_of(detail), "provider_ref": str(detail["id"])}
         return answers
 
     @staticmethod
@@ -365,6 +370,30 @@ class OvhClient(SmsProvider):
                             "body": detail["message"].replace("\x00", ""), "at": at,
                             "message_id": f"ovh:{self.service}:{int(ovh_id)}"})
         return sorted(replies, key=lambda reply: (reply["at"], reply["id"]))
+
+    def blacklisted_numbers(self):
+        """The numbers on OVH's own STOP blacklist of the service (OVH refuses to send to them since
+        their owner answered its STOP mention): ``GET /sms/{service}/blacklists``."""
+        numbers = self._call("GET", f"{self.base_path}/blacklists")
+        if not isinstance(numbers, list):
+            raise GatewayResponseError(message="OVH's blacklist is not a list")
+        return sorted(str(number) for number in numbers)
+
+    def blacklist_entries(self, numbers):
+        """``[{"number", "at", "message_id"}]`` of OVH's blacklist entries of ``numbers`` (at most
+        :data:`MAX_POLLED_MESSAGES`), from ``/blacklists/{number}`` (``dateCreation``);
+        ``message_id`` names the entry by its number and date: an entry read twice is the same,
+        one created again after its deletion is new."""
+        entries = []
+        for number in list(numbers)[:MAX_POLLED_MESSAGES]:
+            detail = self._call("GET", f"{self.base_path}/blacklists/{urllib.parse.quote(number, safe='')}")
+            at = _optional_datetime(detail.get("dateCreation")) if isinstance(detail, dict) else None
+            if not at:
+                _logger.warning("OVH: blacklist entry %s has no creation date: ignored", number)
+                continue
+            entries.append({"number": number, "at": at,
+                            "message_id": f"ovh-blacklist:{self.service}:{number}:{at.isoformat()}"})
+        return entries
 
     def senders(self):
         names = self._call("GET", f"{self.base_path}/senders")

@@ -59,7 +59,14 @@ export class SmsCounterField extends SmsWidget {
             text += this.countContext.optout_footer;
         }
         // What the gateway appends (OVHcloud's STOP mention), as counted by the server.
-        return text + (this.countContext.provider_suffix || "");
+        return text + this.providerSuffix;
+    }
+
+    /** The mailing's field when the form has it (follows the gateway and the sender of an
+     * unsaved form through onchange), else what the server said when the form opened. */
+    get providerSuffix() {
+        const data = this.props.record.data;
+        return ("sms_provider_suffix" in data ? data.sms_provider_suffix : this.countContext.provider_suffix) || "";
     }
 
     get hasLinks() {

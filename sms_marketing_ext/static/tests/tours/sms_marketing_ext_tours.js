@@ -988,26 +988,76 @@ registry.category("web_tour.tours").add("sms_ext_tour_gateway_setup", {
             },
         },
         { content: "Paste the account token", trigger: 'div[name="account_token"] input', run: "text tour-new-token" },
-        { content: "Test connection (saves first)", trigger: 'button[name="action_test_connection"]' },
-        check(
-            "The connection works and the balance is told",
-            ".o_notification:contains('Connection successful'):contains('250')"
-        ),
-        check("Saved", ".o_form_view .o_form_saved"),
-        { content: "Refresh balance and prices", trigger: 'button[name="action_refresh_balance"]' },
-        check(
-            "The refresh says what it found",
-            ".o_notification:contains('Balance and prices'):contains('250'):contains('3 country prices')"
-        ),
-        check("The balance is on the form", 'div[name="balance"]:contains("250")'),
+        ...testAndRefresh("250", 3),
+        ...showWebhookUrls("/sms_marketing_ext/webhook/"),
+        ...copyInboundUrl(/^https?:\/\/.+\/sms_marketing_ext\/webhook\/\d+\/inbound$/),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 12 §6: OVHcloud and Twilio gateways configured from their form: fill, Test connection,
+// Refresh balance and prices, the webhook URLs (Twilio) or the poll (OVH, which calls nothing
+// back). The test opens /web?<name>=<url> with the addresses of its local servers (the OVH API
+// stand-in, Prism): what a user pastes from the provider's console.
+// ------------------------------------------------------------------------------------------------
+
+/** A step keeping the `names` query parameters of the tour's first URL (before any navigation). */
+function readTourUrls(...names) {
+    return check("Read the servers' addresses", "body", {
+        run() {
+            const params = new URLSearchParams(window.location.search);
+            window.smsExtTourUrls = Object.fromEntries(names.map((name) => [name, params.get(name)]));
+            for (const name of names) {
+                if (!(window.smsExtTourUrls[name] || "").startsWith("http://127.0.0.1:")) {
+                    throw new Error(`no local address for ${name} in ${window.location.search}`);
+                }
+            }
+        },
+    });
+}
+
+/** A step putting the address read by readTourUrls() in the input of field `field`. */
+function pasteTourUrl(field, name) {
+    return {
+        content: `Paste the ${name} address`,
+        trigger: `div[name="${field}"] input`,
+        run() {
+            const input = this.$anchor[0];
+            input.value = window.smsExtTourUrls[name];
+            input.dispatchEvent(new InputEvent("input", { bubbles: true }));
+            input.dispatchEvent(new Event("change", { bubbles: true }));
+        },
+    };
+}
+
+/** Create a gateway named `name` with `provider` from the Gateways list. */
+function newGateway(name, provider) {
+    return [
+        ...openApp("mass_mailing_sms.mass_mailing_sms_menu_root"),
+        ...openMenu("Configuration", "sms_marketing_ext.sms_gateway_menu", "Gateways"),
+        { content: "Create a gateway", trigger: ".o_list_button_add" },
+        { content: "Name it", trigger: 'div[name="name"] input', run: `text ${name}` },
+        { content: `Choose the ${provider} provider`, trigger: `div[name="provider"] input[data-value="${provider}"]` },
+    ];
+}
+
+/** Open the Callbacks tab: the delivery report URL (containing `statusUrl`) and the inbound URL show. */
+function showWebhookUrls(statusUrl) {
+    return [
         { content: "Open the Callbacks tab", trigger: '.o_notebook .nav-link[name="callbacks"]' },
-        check(
-            "The delivery report URL is shown",
-            'div[name="status_webhook_url"]:contains("/sms_marketing_ext/webhook/")'
-        ),
+        check("The delivery report URL is shown", `div[name="status_webhook_url"]:contains("${statusUrl}")`),
         check("The inbound URL is shown", 'div[name="inbound_webhook_url"]:contains("/inbound")'),
+    ];
+}
+
+/**
+ * Copy the gateway's inbound URL with its copy button; the text copied must match `pattern`.
+ * Headless Chromium has no clipboard permission: what is written is kept instead.
+ */
+function copyInboundUrl(pattern) {
+    return [
         {
-            content: "Copy the inbound URL (headless Chromium has no clipboard permission: keep what is written)",
+            content: "Copy the inbound URL",
             trigger: 'div[name="inbound_webhook_url"] .o_clipboard_button',
             run() {
                 navigator.clipboard.writeText = async (text) => {
@@ -1019,10 +1069,156 @@ registry.category("web_tour.tours").add("sms_ext_tour_gateway_setup", {
         check("Copied", ".popover:contains('Copied')", {
             run() {
                 const copied = window.smsExtCopiedText || "";
-                if (!/^https?:\/\/.+\/sms_marketing_ext\/webhook\/\d+\/inbound$/.test(copied)) {
+                if (!pattern.test(copied)) {
                     throw new Error(`copied "${copied}", not the inbound URL`);
                 }
             },
         }),
+    ];
+}
+
+/** Test connection, then Refresh balance and prices: each says what it found. */
+function testAndRefresh(balance, countryPrices) {
+    return [
+        { content: "Test connection (saves first)", trigger: 'button[name="action_test_connection"]' },
+        check(
+            "The connection works and the balance is told",
+            `.o_notification:contains('Connection successful'):contains('${balance}')`
+        ),
+        check("Saved", ".o_form_view .o_form_saved"),
+        { content: "Refresh balance and prices", trigger: 'button[name="action_refresh_balance"]' },
+        check(
+            "The refresh says what it found",
+            `.o_notification:contains('Balance and prices'):contains('${balance}'):contains('${countryPrices} country prices')`
+        ),
+        check("The balance is on the form", `div[name="balance"]:contains("${balance}")`),
+    ];
+}
+
+registry.category("web_tour.tours").add("sms_ext_tour_ovh_setup", {
+    test: true,
+    // No url: the tour starts where the test opened it, with the servers' addresses in the query.
+    steps: () => [
+        readTourUrls("ovh_url"),
+        ...newGateway("Tour OVH", "ovh"),
+        pasteTourUrl("ovh_endpoint", "ovh_url"),
+        { content: "SMS service", trigger: 'div[name="ovh_service_name"] input', run: "text sms-tr12345-1" },
+        { content: "Application key", trigger: 'div[name="ovh_application_key"] input', run: "text tour_ak" },
+        {
+            content: "Application secret",
+            trigger: 'div[name="ovh_application_secret"] input',
+            run: "text tour_as_secret",
+        },
+        { content: "Consumer key", trigger: 'div[name="ovh_consumer_key"] input', run: "text tour_ck" },
+        { content: "Priced countries", trigger: 'div[name="ovh_price_countries"] input', run: "text FR, BE" },
+        ...testAndRefresh("321", 2),
+        { content: "Open the Prices tab", trigger: '.o_notebook .nav-link[name="prices"]' },
+        check("Belgium's rate from OVH", '.o_field_one2many[name="price_ids"] .o_data_row:contains("BE"):contains("2.5")'),
+        check("OVH calls nothing back: no webhook URL to copy", 'body:not(:has(.o_notebook .nav-link[name="callbacks"]))'),
+        { content: "Open the Capabilities tab", trigger: '.o_notebook .nav-link[name="capabilities"]' },
+        check("No delivery report is posted by OVH", 'div[name="cap_delivery_reports"] input:not(:checked)'),
+        check("Its status query is used", 'div[name="cap_status_query"] input:checked'),
+        { content: "Fetch deliveries and replies now", trigger: 'button[name="action_ovh_poll"]' },
+        check("The poll says what it applied", ".o_notification:contains('OVHcloud'):contains('delivery results')"),
+        { content: "Sync senders", trigger: 'button[name="action_ovh_sync_senders"]' },
+        check("Synced without error", ".o_form_view .o_form_saved", {
+            extra_trigger: "body:not(:has(.o_error_dialog))",
+        }),
+    ],
+});
+
+registry.category("web_tour.tours").add("sms_ext_tour_twilio_setup", {
+    test: true,
+    // No url: the tour starts where the test opened it, with the servers' addresses in the query.
+    steps: () => [
+        readTourUrls("api_url", "pricing_url"),
+        ...newGateway("Tour Twilio", "twilio"),
+        {
+            content: "Account SID",
+            trigger: 'div[name="twilio_account_sid"] input',
+            run: "text AC0123456789abcdef0123456789abcdef",
+        },
+        { content: "Auth token", trigger: 'div[name="twilio_auth_token"] input', run: "text tour-auth-token" },
+        { content: "From", trigger: 'div[name="twilio_from"] input', run: "text +15005550006" },
+        { content: "Priced countries", trigger: 'div[name="twilio_price_countries"] input', run: "text FR, BE" },
+        { content: "Open the Twilio tab", trigger: '.o_notebook .nav-link[name="twilio"]' },
+        pasteTourUrl("twilio_api_base", "api_url"),
+        pasteTourUrl("twilio_pricing_base", "pricing_url"),
+        {
+            content: "Public callback base URL",
+            trigger: 'div[name="twilio_callback_base_url"] input',
+            run: "text https://erp.example.com",
+        },
+        ...testAndRefresh("0.05", 2),
+        ...showWebhookUrls("https://erp.example.com/sms_marketing_ext/twilio/"),
+        check("Where to paste it is said", 'div[name="webhook_urls_note"]:contains("A message comes in")'),
+        check("A public base: no warning about this machine", "body:not(:has(.o_form_view .alert-warning:visible))"),
+        ...copyInboundUrl(/^https:\/\/erp\.example\.com\/sms_marketing_ext\/twilio\/\d+\/inbound$/),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 12 §3: OVHcloud's STOP mention is counted live when the gateway or the sender of an
+// unsaved mailing changes (not only after saving).
+// ------------------------------------------------------------------------------------------------
+
+/** A step keeping what the live counter shows now as the baseline of counterShows(). */
+function counterBaseline(content) {
+    return check(content, ".o_sms_ext_chars[data-chars]", {
+        run() {
+            window.smsExtTourBaseChars = Number(this.$anchor[0].dataset.chars);
+        },
+    });
+}
+
+/** A step waiting until the live counter shows the baseline plus `more` characters. */
+function counterShows(content, more) {
+    return check(content, ".o_sms_ext_counter", {
+        async run() {
+            const expected = String(window.smsExtTourBaseChars + more);
+            const shown = () => document.querySelector(".o_sms_ext_chars")?.dataset.chars;
+            await waitUntil(
+                () => shown() === expected,
+                () => `${content}: the counter shows ${shown()} characters, not ${expected}`
+            );
+        },
+    });
+}
+
+registry.category("web_tour.tours").add("sms_ext_tour_counter_follows_gateway", {
+    test: true,
+    url: "/web",
+    steps: () => [
+        ...newSmsMailing("Tour STOP mention"),
+        { content: "Type a message", trigger: 'div[name="body_plaintext"] textarea', run: "text Soldes -20% ce soir" },
+        { content: "Open the Settings tab", trigger: '.o_notebook .nav-link[name="settings"]' },
+        ...pickRecord("sms_sender_id", "TourShop", true),
+        checkInputValue("TourShop is the sender", 'div[name="sms_sender_id"] input', "TourShop"),
+        { content: "Back to the SMS content", trigger: '.o_notebook .nav-link[name="sms_body"]' },
+        counterBaseline("The local gateway appends nothing: the text and its opt-out link"),
+        { content: "Open the Settings tab", trigger: '.o_notebook .nav-link[name="settings"]' },
+        ...pickRecord("sms_gateway_id", "Tour OVH counter", true),
+        checkInputValue("The OVH gateway is chosen", 'div[name="sms_gateway_id"] input', "Tour OVH counter"),
+        { content: "Back to the SMS content", trigger: '.o_notebook .nav-link[name="sms_body"]' },
+        // "\nSTOP au 36180": 14 more characters, before any save.
+        counterShows("OVH's STOP mention is counted at once", 14),
+        check("Still unsaved", ".o_form_view .o_form_status_indicator_new_record"),
+        { content: "Open the Settings tab", trigger: '.o_notebook .nav-link[name="settings"]' },
+        ...pickRecord("sms_sender_id", "+33612000999", true),
+        checkInputValue("The numeric sender is chosen", 'div[name="sms_sender_id"] input', "+33612000999"),
+        { content: "Back to the SMS content", trigger: '.o_notebook .nav-link[name="sms_body"]' },
+        counterShows("No mention for a numeric sender", 0),
+        { content: "Open the Settings tab", trigger: '.o_notebook .nav-link[name="settings"]' },
+        ...pickRecord("sms_sender_id", "TourShop", true),
+        checkInputValue("TourShop again", 'div[name="sms_sender_id"] input', "TourShop"),
+        { content: "Back to the SMS content", trigger: '.o_notebook .nav-link[name="sms_body"]' },
+        counterShows("The mention again with the alphanumeric sender", 14),
+        { content: "Open the Settings tab", trigger: '.o_notebook .nav-link[name="settings"]' },
+        ...pickRecord("sms_gateway_id", "Tour gateway", true),
+        checkInputValue("The local gateway again", 'div[name="sms_gateway_id"] input', "Tour gateway"),
+        { content: "Back to the SMS content", trigger: '.o_notebook .nav-link[name="sms_body"]' },
+        counterShows("Back to the text alone", 0),
+        { content: "Discard the new mailing", trigger: ".o_form_button_cancel" },
+        check("Back to the mailings, nothing saved", ".o_kanban_view, .o_list_view"),
     ],
 });
