@@ -396,12 +396,15 @@ class SmsGateway(models.Model):
                 for code, price in sorted(prices["countries"].items())
             ]
         # Only a cache of the gateway's state: when another worker is storing it at the same time,
-        # skip (its values are as fresh) rather than fail the batch with a serialization error.
+        # skip (its values are as fresh) rather than fail the batch with a serialization error, or
+        # with the unique price per country when both created the same price lines.
         try:
             with self.env.cr.savepoint():
                 self.sudo().write(vals)
                 self.flush_recordset()
-        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+                self.price_ids.flush_recordset()
+        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable,
+                psycopg2.errors.UniqueViolation):
             _logger.info("SMS gateway %s: balance stored by another worker meanwhile", self.id)
             self.invalidate_recordset()
             self.price_ids.invalidate_recordset()
