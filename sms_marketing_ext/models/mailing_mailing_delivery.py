@@ -226,6 +226,11 @@ class MailingMailingDelivery(models.Model):
         if not self.env.cr.fetchone() and self.state == "sending":
             try:
                 with self.env.cr.savepoint():
+                    # Not logged as a bad query: expected when several workers send this mailing.
+                    self.env.cr.execute(
+                        SQL("SELECT id FROM mailing_mailing WHERE id = %s FOR NO KEY UPDATE NOWAIT", self.id),
+                        log_exceptions=False,
+                    )
                     self.write({"state": "done", "sent_date": fields.Datetime.now(),
                                 "kpi_mail_required": not self.sent_date})
                     self.flush_recordset()

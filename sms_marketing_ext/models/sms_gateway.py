@@ -400,6 +400,14 @@ class SmsGateway(models.Model):
         # with the unique price per country when both created the same price lines.
         try:
             with self.env.cr.savepoint():
+                # The gateway's row first: a worker storing it at this moment holds it, one that
+                # stored it since this transaction began changed it (serialization failure). Not
+                # logged as a bad query: both are expected when several workers send.
+                self.env.cr.execute(
+                    SQL("SELECT id FROM %s WHERE id = %s FOR NO KEY UPDATE NOWAIT", SQL.identifier(self._table),
+                        self.id),
+                    log_exceptions=False,
+                )
                 self.sudo().write(vals)
                 self.flush_recordset()
                 self.price_ids.flush_recordset()
