@@ -145,7 +145,8 @@ class TestSmsPhone(BaseCase):
         # Every region's example numbers of every type, in international form (calling codes shared
         # by several regions, non-geographic ones...), and with a digit changed (often invalid).
         international = []
-        for region, kind in itertools.product(sorted(phonenumbers.SUPPORTED_REGIONS), phonenumbers.PhoneNumberType.values()):
+        regions = sorted(phonenumbers.SUPPORTED_REGIONS)
+        for region, kind in itertools.product(regions, phonenumbers.PhoneNumberType.values()):
             example = phonenumbers.example_number_for_type(region, kind)
             if example:
                 text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
