@@ -390,13 +390,18 @@ class MailingMailing(models.Model):
                 body, self.mailing_model_real, [res_id for _trace_id, res_id in rows], engine="inline_template"
             )
         short_base = self._sms_short_link_base()
-        langs = self._sms_recipient_langs([res_id for _trace_id, res_id in rows]) if self.sms_allow_unsubscribe else {}
         footers = {}  # language -> footer template
+        langs, default_footer = {}, ""
+        if self.sms_allow_unsubscribe:
+            # Once per batch: the recipients' own languages, and the footer of the others.
+            langs = self._sms_recipient_langs([res_id for _trace_id, res_id in rows])
+            default_lang = self._sms_lang()
+            default_footer = footers[default_lang] = self._sms_optout_footer_template(default_lang)
 
         def footer_of(res_id):
-            if not self.sms_allow_unsubscribe:
-                return ""
-            lang = langs.get(res_id) or self._sms_lang()
+            lang = langs.get(res_id)
+            if not lang:
+                return default_footer
             if lang not in footers:
                 footers[lang] = self._sms_optout_footer_template(lang)
             return footers[lang]
@@ -413,12 +418,13 @@ class MailingMailing(models.Model):
             return templates[text]
 
         bodies = {}
+        optout_base = sms_links.optout_url(short_base, "")
         for trace_id, res_id in rows:
             literals, prefixes = template(rendered[res_id] if rendered is not None else body)
             link_token = sms_tokens.make_token(secret, "link", trace_id) if prefixes else ""
             footer = footer_of(res_id)
             footer_text = footer and footer % {
-                "url": sms_links.optout_url(short_base, sms_tokens.make_token(secret, "optout", trace_id))
+                "url": optout_base + sms_tokens.make_token(secret, "optout", trace_id)
             }
             bodies[trace_id] = sms_links.render(literals, prefixes, link_token, footer_text)
         return bodies

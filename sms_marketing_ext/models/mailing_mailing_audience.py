@@ -177,6 +177,11 @@ class MailingMailingAudience(models.Model):
         # The range on the traces too: whatever plan PostgreSQL picks (its statistics lag behind
         # a mailing's traces growing chunk by chunk), a chunk reads only its own range's traces.
         done_range_sql = SQL("AND done.res_id BETWEEN %s AND %s", *id_range) if id_range else SQL()
+        # "mass_mailing_id + 0" below: the traces already made are looked up by record (the index
+        # on (res_id, mass_mailing_id)), never through stock's index on mass_mailing_id alone.
+        # With the statistics of a mailing whose traces are still being created (one row, they
+        # say), PostgreSQL chose that index and read every trace of the mailing for each record:
+        # 5.5 s per 500 records at 80,000 traces (measured), so materialising 100k took minutes.
         sample_sql = SQL()
         if self.ab_testing_enabled and not self.ab_testing_is_winner_mailing:
             # A/B test: this mailing gets its share of the whole filter, picked at random but
@@ -195,8 +200,8 @@ class MailingMailingAudience(models.Model):
              WHERE t.id IN %(ids)s %(range)s
                AND NOT EXISTS (
                    SELECT 1 FROM mailing_trace done
-                    WHERE done.mass_mailing_id = ANY(%(mailings)s) AND done.trace_type = 'sms'
-                      AND done.model = %(model)s AND done.res_id = t.id %(done_range)s)
+                    WHERE done.res_id = t.id AND done.mass_mailing_id + 0 = ANY(%(mailings)s)
+                      AND done.trace_type = 'sms' AND done.model = %(model)s %(done_range)s)
              %(sample)s
             """,
             raw=raw_sql,

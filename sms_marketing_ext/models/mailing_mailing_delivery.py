@@ -120,6 +120,7 @@ class MailingMailingDelivery(models.Model):
             mailing._sms_resume_if_credit(ledger)
         self._sms_commit()
         mailings = self.search([*own, ("state", "=", "sending"), ("sms_waiting_credit", "=", False)])
+        positions = {}  # where each mailing's claim continues (see _sms_claim_batch)
         pending = True
         while pending and time.monotonic() < deadline:
             pending = False
@@ -129,7 +130,7 @@ class MailingMailingDelivery(models.Model):
                 if mailing.state == "sending" and mailing.sms_audience_pending:
                     mailing._sms_materialize_next(plans.setdefault(mailing.id, mailing._sms_chunk_plan()), deadline)
                     pending = True
-                if mailing._sms_send_batch(ledger):
+                if mailing._sms_send_batch(ledger, positions):
                     pending = True
                 self._sms_commit()
         self._sms_settle_reported_charges()
@@ -223,7 +224,21 @@ class MailingMailingDelivery(models.Model):
             self.id,
         ))
         if not self.env.cr.fetchone() and self.state == "sending":
-            self.write({"state": "done", "sent_date": fields.Datetime.now(), "kpi_mail_required": not self.sent_date})
+            try:
+                with self.env.cr.savepoint():
+                    # Not logged as a bad query: expected when several workers send this mailing.
+                    self.env.cr.execute(
+                        SQL("SELECT id FROM mailing_mailing WHERE id = %s FOR NO KEY UPDATE NOWAIT", self.id),
+                        log_exceptions=False,
+                    )
+                    self.write({"state": "done", "sent_date": fields.Datetime.now(),
+                                "kpi_mail_required": not self.sent_date})
+                    self.flush_recordset()
+            except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+                # Another worker sending this mailing finished it at the same moment (or holds
+                # it): it is done either way, and that worker's commit says so.
+                _logger.info("SMS mailing %s: finished by another worker", self.id)
+                self.invalidate_recordset()
 
     def _sms_retrigger(self, deadline_reached):
         """Run again at once while batches remain, else at the next retry or scheduled mailing."""
@@ -249,31 +264,23 @@ class MailingMailingDelivery(models.Model):
     # BATCHES
     # ------------------------------------------------------------
 
-    def _sms_claim_batch(self, size):
+    def _sms_claim_batch(self, size, positions=None):
         """Lock the next due outgoing traces of this mailing. SKIP LOCKED: two workers never
         take the same message; the locks hold until the batch's results are committed, so a
         worker that dies mid-batch releases its messages untouched (same uuids next time).
 
+        :param positions: the cron run's ``{mailing id: last trace id claimed}``, updated. The claim
+            continues after that id, in id order: the index of outgoing traces still holds the
+            entries of the traces sent since the last vacuum, and walking them from the mailing's
+            first trace at every batch costs more than the rest of the claim. A trace below that
+            id that is due again (a retry, messages a dead worker released, the end of quiet
+            hours) is claimed when the claim reaches the end of the mailing and starts over.
         :return: list of :class:`~..tools.sms_delivery.SmsMessage`
         """
-        query = SQL(
-            """
-            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0),
-                   res_id
-              FROM mailing_trace
-             WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
-               AND sms_uuid IS NOT NULL AND sms_sending_since IS NULL
-               AND (sms_next_attempt IS NULL OR sms_next_attempt <= %(now)s)
-             ORDER BY id
-             LIMIT %(size)s
-               FOR UPDATE SKIP LOCKED
-            """,
-            mailing=self.id, now=fields.Datetime.now(), size=size,
-        )
+        after = (positions or {}).get(self.id, 0)
         try:
             with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(query)
-                rows = self.env.cr.fetchall()
+                rows, last = self._sms_claim_rows(size, after)
         except psycopg2.errors.SerializationFailure:
             # This transaction's snapshot (taken by the checks before the claim) predates another
             # worker's commit on these rows: nothing was written since the last commit, so start a
@@ -282,15 +289,53 @@ class MailingMailingDelivery(models.Model):
                 raise
             self.env.cr.rollback()
             self.env.invalidate_all()
-            self.env.cr.execute(query)
-            rows = self.env.cr.fetchall()
+            rows, last = self._sms_claim_rows(size, after)
+        if positions is not None:
+            positions[self.id] = last
         return [sms_delivery.SmsMessage._make(row) for row in rows]
 
-    def _sms_send_batch(self, ledger=None):
+    def _sms_claim_rows(self, size, after):
+        """The claim's rows: up to ``size`` due outgoing traces with an id above ``after``, then,
+        when those run out, from the mailing's first trace up to ``after`` (a trace locked by this
+        transaction is not skipped by SKIP LOCKED: the two ranges never overlap). Return the rows
+        and the id to continue after (0 when the mailing's end was reached: start over)."""
+        cr = self.env.cr
+        # The plan must walk the index of outgoing traces in id order and stop at ``size`` rows; a
+        # bitmap scan then a sort would read every remaining trace of the mailing at every batch.
+        cr.execute(SQL("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)"))
+        enable_sort = cr.fetchone()[0]
+        rows = self._sms_claim_query(size, SQL("id > %s", after))
+        last = rows[-1][0] if len(rows) == size else 0
+        if len(rows) < size and after:
+            wrapped = self._sms_claim_query(size - len(rows), SQL("id <= %s", after))
+            last = wrapped[-1][0] if len(wrapped) == size - len(rows) else 0
+            rows += wrapped
+        cr.execute(SQL("SELECT set_config('enable_sort', %s, true)", enable_sort))
+        return rows, last
+
+    def _sms_claim_query(self, size, id_range):
+        self.env.cr.execute(SQL(
+            """
+            SELECT id, sms_uuid, sms_number, sms_country_code, COALESCE(sms_parts, 1), COALESCE(sms_attempts, 0),
+                   res_id
+              FROM mailing_trace
+             WHERE mass_mailing_id = %(mailing)s AND trace_type = 'sms' AND trace_status = 'outgoing'
+               AND sms_uuid IS NOT NULL AND sms_sending_since IS NULL AND %(id_range)s
+               AND (sms_next_attempt IS NULL OR sms_next_attempt <= %(now)s)
+             ORDER BY id
+             LIMIT %(size)s
+               FOR UPDATE SKIP LOCKED
+            """,
+            mailing=self.id, now=fields.Datetime.now(), size=size, id_range=id_range,
+        ))
+        return self.env.cr.fetchall()
+
+    def _sms_send_batch(self, ledger=None, positions=None):
         """Claim, check credit, send and record one batch. Returns True when a batch went out
         (more may remain), False when there was nothing to send or sending paused.
 
         :param ledger: the cron run's :class:`~..tools.sms_delivery.CreditLedger` (a new one when None)
+        :param positions: the cron run's claim positions (see :meth:`_sms_claim_batch`)
         """
         self.ensure_one()
         if self.state != "sending":
@@ -304,7 +349,7 @@ class MailingMailingDelivery(models.Model):
         # A worker that died after handing messages to a gateway that cannot de-duplicate left
         # them marked: looked up there first, never sent blindly again.
         recovered = self._sms_recover_handed_over(ledger=ledger)
-        batch = self._sms_claim_batch(gateway.batch_size)
+        batch = self._sms_claim_batch(gateway.batch_size, positions)
         if not batch:
             return bool(recovered)
         started = time.monotonic()

@@ -396,12 +396,23 @@ class SmsGateway(models.Model):
                 for code, price in sorted(prices["countries"].items())
             ]
         # Only a cache of the gateway's state: when another worker is storing it at the same time,
-        # skip (its values are as fresh) rather than fail the batch with a serialization error.
+        # skip (its values are as fresh) rather than fail the batch with a serialization error, or
+        # with the unique price per country when both created the same price lines.
         try:
             with self.env.cr.savepoint():
+                # The gateway's row first: a worker storing it at this moment holds it, one that
+                # stored it since this transaction began changed it (serialization failure). Not
+                # logged as a bad query: both are expected when several workers send.
+                self.env.cr.execute(
+                    SQL("SELECT id FROM %s WHERE id = %s FOR NO KEY UPDATE NOWAIT", SQL.identifier(self._table),
+                        self.id),
+                    log_exceptions=False,
+                )
                 self.sudo().write(vals)
                 self.flush_recordset()
-        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable):
+                self.price_ids.flush_recordset()
+        except (psycopg2.errors.SerializationFailure, psycopg2.errors.LockNotAvailable,
+                psycopg2.errors.UniqueViolation):
             _logger.info("SMS gateway %s: balance stored by another worker meanwhile", self.id)
             self.invalidate_recordset()
             self.price_ids.invalidate_recordset()

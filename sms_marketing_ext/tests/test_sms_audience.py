@@ -1,3 +1,5 @@
+import uuid as uuid_lib
+
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
@@ -72,6 +74,13 @@ class TestSmsAudience(SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, T
         self.assertEqual(sorted(outgoing.mapped("sms_country_code")), ["BE", "FR", "FR", "IT"])
         self.assertTrue(all(len(t.sms_uuid) == 32 for t in outgoing))
         self.assertEqual(len(set(outgoing.mapped("sms_uuid"))), 4)
+        # Time-ordered uuids (version 7): the creation time in milliseconds, then random bits.
+        self.env.cr.execute("SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint")
+        now_ms = self.env.cr.fetchone()[0]
+        for trace in outgoing:
+            uuid = uuid_lib.UUID(trace.sms_uuid)
+            self.assertEqual((uuid.version, uuid.variant), (7, uuid_lib.RFC_4122), trace.sms_uuid)
+            self.assertLessEqual(now_ms - int(trace.sms_uuid[:12], 16), 60_000, "the time of its creation")
         canceled = traces - outgoing
         self.assertEqual(
             sorted(canceled.mapped("failure_type")),

@@ -298,6 +298,44 @@ class TestSmsDelivery(MockSmsGateway, SmsDeliveryCase):
         self.assertEqual(mailing.state, "done")
         self.assertGreaterEqual(elapsed, 1.15, "the gateway's throughput limit was not respected")
 
+    def test_claim_continues_after_the_last_claimed_trace(self):
+        """The claim continues after the last trace it took (it does not walk the index entries of
+        the traces sent before), and a trace below that id that is due again is claimed when the
+        claim reaches the mailing's end: no message is lost."""
+        mailing = self._mailing(body="Hello")
+        mailing.action_put_in_queue()
+        self.env["mailing.mailing"]._cron_sms_send(time_budget=0)  # materialise only
+        ids = self._sms_traces(mailing, "outgoing").sorted("id").ids
+        self.assertEqual(len(ids), 24)
+
+        def sent(batch):
+            self.env.cr.execute(SQL("UPDATE mailing_trace SET trace_status = 'pending' WHERE id = ANY(%s)",
+                                    [message.trace_id for message in batch]))
+
+        positions = {}
+        first = mailing._sms_claim_batch(10, positions)
+        self.assertEqual([message.trace_id for message in first], ids[:10])
+        self.assertEqual(positions, {mailing.id: ids[9]})
+        sent(first)
+        # A message of the first batch is due again (its worker died before committing, a retry...).
+        self.env.cr.execute(SQL("UPDATE mailing_trace SET trace_status = 'outgoing' WHERE id = %s", ids[2]))
+        second = mailing._sms_claim_batch(10, positions)
+        self.assertEqual([message.trace_id for message in second], ids[10:20], "continues after the last id")
+        self.assertEqual(positions, {mailing.id: ids[19]})
+        sent(second)
+        third = mailing._sms_claim_batch(10, positions)
+        self.assertEqual([message.trace_id for message in third], [*ids[20:], ids[2]],
+                         "at the end, the claim starts over and takes the message due again")
+        self.assertEqual(positions, {mailing.id: 0})
+        sent(third)
+        self.assertFalse(mailing._sms_claim_batch(10, positions))
+        self.env.cr.execute(SQL("SELECT current_setting('enable_sort')"))
+        self.assertEqual(self.env.cr.fetchone()[0], "on", "the claim's planner setting does not outlive it")
+        # Without positions (a single batch, the test send...): from the first trace, as before.
+        self.env.cr.execute(SQL("UPDATE mailing_trace SET trace_status = 'outgoing' WHERE id = ANY(%s)",
+                                [ids[5], ids[15]]))
+        self.assertEqual([message.trace_id for message in mailing._sms_claim_batch(10)], [ids[5], ids[15]])
+
 
 @tagged("post_install", "-at_install", "sms_delivery")
 class TestSmsDeliveryLocalGateway(LocalGatewayMixin, SmsDeliveryCase):

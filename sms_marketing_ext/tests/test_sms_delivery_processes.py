@@ -180,6 +180,39 @@ class TestSmsDeliveryProcesses(LocalGatewayMixin, BaseCase):
         self.assertTrue(all(message["presented_count"] == 1 for message in messages.values()),
                         "no message was taken by both workers")
 
+    def test_two_workers_store_prices_and_finish_at_once(self):
+        """Two workers, each in its own transaction begun before the other's commit: both store
+        the new price list of the gateway and both record the end of the mailing. The second
+        skips what the first stored (the unique price per country, a serialization failure on the
+        mailing) instead of failing its batch: what it would have written is there."""
+        token, ids = self._setup("sms_ext_race", contacts=3)
+        self._gateway_create_account(token, 10000, price=0.05, country_prices={"FR": 0.045})
+        registry = odoo.modules.registry.Registry(self.dbname)
+        with registry.cursor() as cr1, registry.cursor() as cr2:
+            env1 = odoo.api.Environment(cr1, odoo.SUPERUSER_ID, {})
+            env2 = odoo.api.Environment(cr2, odoo.SUPERUSER_ID, {})
+            self.assertFalse(env2["sms.gateway"].browse(ids["gateway"]).price_ids, "worker 2's snapshot")
+            self.assertEqual(env1["sms.gateway"].browse(ids["gateway"])._refresh_from_gateway(), 10000)
+            cr1.commit()
+            self.assertEqual(env2["sms.gateway"].browse(ids["gateway"])._refresh_from_gateway(), 10000)
+            cr2.commit()
+            self.assertEqual(env2["sms.gateway"].browse(ids["gateway"])._price_table(), {"FR": 0.045})
+            cr2.commit()  # the next transaction of worker 2 begins with its read of the mailing below
+
+            # Every message sent; worker 2 reads the mailing, then worker 1 finishes it.
+            cr1.execute(SQL("UPDATE mailing_trace SET trace_status = 'pending' WHERE mass_mailing_id = %s",
+                            ids["mailing"]))
+            cr1.commit()
+            mailing1 = env1["mailing.mailing"].browse(ids["mailing"])
+            mailing2 = env2["mailing.mailing"].browse(ids["mailing"])
+            self.assertEqual(mailing2.state, "sending")
+            mailing1._sms_finish_if_done()
+            self.assertEqual(mailing1.state, "done")
+            cr1.commit()
+            mailing2._sms_finish_if_done()
+            cr2.commit()
+            self.assertEqual(mailing2.state, "done")
+
     def _start_server(self, limit_time_real):
         """A real multi-process Odoo server on the test database: 2 HTTP workers and 1 cron worker
         whose cron jobs are killed (SIGKILL) after ``limit_time_real`` seconds; its log goes to a

@@ -142,6 +142,24 @@ class TestSmsPhone(BaseCase):
                 if example:
                     values.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL))
                     values.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+        # Every region's example numbers of every type, in international form (calling codes shared
+        # by several regions, non-geographic ones...), and with a digit changed (often invalid).
+        international = []
+        regions = sorted(phonenumbers.SUPPORTED_REGIONS)
+        for region, kind in itertools.product(regions, phonenumbers.PhoneNumberType.values()):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example:
+                text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+                international += [text, text[:-1] + str((int(text[-1]) + 1) % 10), text[:-2]]
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):
+            example = phonenumbers.example_number_for_non_geo_entity(code)
+            if example:
+                international.append(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+        for value in international:
+            stock = normalize(value)
+            expected_not_mobile = bool(stock.number) and normalize(value, rule=MOBILE).reason == NOT_MOBILE
+            with self.subTest(value=value):
+                self.assertEqual(normalize_sms(value), (stock, expected_not_mobile))
         mobile = not_mobile = 0
         for value, region in itertools.product(values, (*REGIONS, "fr")):
             stock = normalize(value, region)

@@ -14,11 +14,13 @@ A new file or default country drops them.
 """
 
 import base64
+import csv
 import io
 import json
 import logging
 import time
 
+import psycopg2.extensions
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
@@ -44,6 +46,7 @@ NUMBERS_TABLE = "sms_list_import_number"
 # The lines the preview read, for the import (unlogged: a cache of the file, rebuilt from it).
 STAGING_TABLE = "mailing_list_sms_import_staging"
 ROW_COLUMNS = ("line", "value", "name", "country_id", "country_code", "number", "reason", "cells")
+NULLABLE_ROW_COLUMNS = ("name", "country_id", "country_code", "number", "reason")  # never an empty text
 # What the wizard must read again in the file when it changes.
 FILE_FIELDS = ("file_data", "country_id")
 FILE_CHUNK = 1 << 22  # base64 characters of the file read from the database at once (a multiple of 4)
@@ -185,7 +188,7 @@ class MailingListSmsImport(models.TransientModel):
         self.ensure_one()
         self._check_import_access()
         started = time.perf_counter()
-        analysis = self._analyse()
+        analysis = self._analyse(new_contact_ids=True)
         created_count = self._bulk_import(analysis)
         if self.staged_file:
             self._drop_staged()
@@ -214,14 +217,14 @@ class MailingListSmsImport(models.TransientModel):
     # Reading the file
     # ------------------------------------------------------------------
 
-    def _analyse(self, stage=False):
+    def _analyse(self, stage=False, new_contact_ids=False):
         """Fill the temporary tables from the staged lines, else from the file (staged too when
-        ``stage``); return the :class:`_Analysis`."""
+        ``stage``); return the :class:`_Analysis`. ``new_contact_ids``: see :meth:`_lookup_database`."""
         if self.staged_file:
             analysis = _Analysis()
             self._create_tables()
             self._load_staged(analysis)
-            self._lookup_database(analysis)
+            self._lookup_database(analysis, new_contact_ids)
             return analysis
         data = self._file_bytes()
         if not data:
@@ -238,7 +241,7 @@ class MailingListSmsImport(models.TransientModel):
         analysis.blank_count = numbers.blank_count
         if stage:
             self._stage(analysis)
-        self._lookup_database(analysis)
+        self._lookup_database(analysis, new_contact_ids)
         return analysis
 
     def _file_bytes(self):
@@ -319,15 +322,27 @@ class MailingListSmsImport(models.TransientModel):
         )
 
     def _insert_rows(self, columns):
-        self.env.cr.execute(
-            SQL(
-                """INSERT INTO %s (line, value, name, country_id, country_code, number, reason, cells)
-                   SELECT * FROM unnest(%s::int4[], %s::varchar[], %s::varchar[], %s::int4[], %s::varchar[],
-                                        %s::varchar[], %s::varchar[], %s::varchar[])""",
-                SQL.identifier(ROWS_TABLE),
-                *columns,
-            )
+        """Send one chunk of rows (``columns``: the lists of ROW_COLUMNS' values) to the rows table
+        with COPY: CSV written by Python's C writer, every cell quoted, so that an empty quoted cell
+        is an empty text in ``value`` and ``cells`` and NULL (FORCE_NULL) in the columns that are
+        never empty (a name, a country, a number or a reason, else nothing). Several times faster
+        than an INSERT of unnest() arrays, which PostgreSQL parses from their text form."""
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(zip(*columns, strict=True))
+        buffer.seek(0)
+        copy = SQL(
+            "COPY %s (%s) FROM STDIN WITH (FORMAT csv, FORCE_NULL (%s))",
+            SQL.identifier(ROWS_TABLE),
+            SQL(", ").join(SQL.identifier(name) for name in ROW_COLUMNS),
+            SQL(", ").join(SQL.identifier(name) for name in NULLABLE_ROW_COLUMNS),
         )
+        # As Odoo's own COPY (models.py): no asynchronous wait callback during a COPY.
+        callback = psycopg2.extensions.get_wait_callback()
+        psycopg2.extensions.set_wait_callback(None)
+        try:
+            self.env.cr.copy_expert(copy.code, buffer)
+        finally:
+            psycopg2.extensions.set_wait_callback(callback)
 
     def _load_rows(self, numbers, analysis):
         """Normalise the rows of ``numbers`` as they stream and send them to the rows table in chunks."""
@@ -418,21 +433,36 @@ class MailingListSmsImport(models.TransientModel):
     # Database
     # ------------------------------------------------------------------
 
-    def _lookup_database(self, analysis):
+    def _lookup_database(self, analysis, new_contact_ids=False):
         """The distinct valid numbers of the file (the first line of each), with the existing
-        contact having each, whether it is already in the list and whether it is blacklisted."""
+        contact having each, whether it is already in the list and whether it is blacklisted.
+
+        :param new_contact_ids: give each number to import that no contact has yet (``created``)
+            the id of the contact to create, from the contacts' sequence in file order (the import
+            inserts them with these ids: no RETURNING joined back onto this table)."""
         self.env["mailing.contact"].flush_model(["phone_sanitized"])
         self.env["mailing.subscription"].flush_model(["contact_id", "list_id"])
         self.env["phone.blacklist"].flush_model(["number", "active"])
         cr = self.env.cr
         rows, numbers = SQL.identifier(ROWS_TABLE), SQL.identifier(NUMBERS_TABLE)
         cr.execute(SQL("ANALYZE %s", rows))
+        new_id, created = SQL("NULL::int4"), SQL("FALSE")
+        if new_contact_ids:
+            contacts = self.env["mailing.contact"]._table
+            cr.execute(SQL("SELECT pg_get_serial_sequence(%s, 'id')", contacts))
+            # Evaluated row by row in file order (the ORDER BY below, in the subquery).
+            new_id = SQL("CASE WHEN q.contact_id IS NULL AND NOT q.subscribed THEN nextval(%s::regclass) END",
+                         cr.fetchone()[0])
+            created = SQL("(q.contact_id IS NULL AND NOT q.subscribed)")
         cr.execute(
             SQL(
                 """CREATE TEMPORARY TABLE %(numbers)s ON COMMIT DROP AS
+                   SELECT q.number, q.line, q.name, q.country_id,
+                          COALESCE(q.contact_id, %(new_id)s) AS contact_id, q.subscribed, q.blacklisted,
+                          %(created)s AS created
+                     FROM (
                    SELECT f.number, f.line, f.name, f.country_id, c.contact_id,
-                          (sub.number IS NOT NULL) AS subscribed, (bl.number IS NOT NULL) AS blacklisted,
-                          FALSE AS created
+                          (sub.number IS NOT NULL) AS subscribed, (bl.number IS NOT NULL) AS blacklisted
                      FROM (SELECT DISTINCT ON (number) number, line, name, country_id
                              FROM %(rows)s WHERE number IS NOT NULL ORDER BY number, line) f
                 LEFT JOIN (SELECT phone_sanitized AS number, MIN(id) AS contact_id FROM mailing_contact
@@ -441,10 +471,14 @@ class MailingListSmsImport(models.TransientModel):
                 LEFT JOIN (SELECT DISTINCT c.phone_sanitized AS number
                              FROM mailing_subscription s JOIN mailing_contact c ON c.id = s.contact_id
                             WHERE s.list_id = %(list_id)s) sub ON sub.number = f.number
-                LEFT JOIN (SELECT DISTINCT number FROM phone_blacklist WHERE active) bl ON bl.number = f.number""",
+                LEFT JOIN (SELECT DISTINCT number FROM phone_blacklist WHERE active) bl ON bl.number = f.number
+                   %(order)s) q""",
                 rows=rows,
                 numbers=numbers,
                 list_id=self.mailing_list_id.id,
+                new_id=new_id,
+                created=created,
+                order=SQL("ORDER BY f.line") if new_contact_ids else SQL(""),
             )
         )
         cr.execute(SQL("CREATE UNIQUE INDEX ON %s (number)", numbers))
@@ -571,17 +605,13 @@ class MailingListSmsImport(models.TransientModel):
         columns, values = self._insert_defaults("mailing.contact", contact_filled)
         cr.execute(
             SQL(
-                """WITH created AS (
-                       INSERT INTO mailing_contact (mobile, phone_sanitized, name, country_id,
-                                                    create_uid, create_date, write_uid, write_date%(columns)s)
-                       SELECT n.number, n.number, n.name, n.country_id, %(uid)s, %(now)s, %(uid)s, %(now)s%(values)s
-                         FROM %(numbers)s n
-                        WHERE n.contact_id IS NULL AND NOT n.subscribed
-                     ORDER BY n.line
-                    RETURNING id, phone_sanitized
-                   )
-                   UPDATE %(numbers)s n SET contact_id = created.id, created = TRUE
-                     FROM created WHERE n.number = created.phone_sanitized""",
+                """INSERT INTO mailing_contact (id, mobile, phone_sanitized, name, country_id,
+                                                create_uid, create_date, write_uid, write_date%(columns)s)
+                   SELECT n.contact_id, n.number, n.number, n.name, n.country_id,
+                          %(uid)s, %(now)s, %(uid)s, %(now)s%(values)s
+                     FROM %(numbers)s n
+                    WHERE n.created
+                 ORDER BY n.line""",
                 columns=columns,
                 values=values,
                 uid=uid,
@@ -659,6 +689,9 @@ class MailingListSmsImport(models.TransientModel):
         ) % (head, body)
 
     def _preview_html(self, analysis):
+        # The first lines and the first rejected ones are read in line order, a few: through an
+        # index they stop early, without one they sort the whole file (seconds at 1M lines).
+        self.env.cr.execute(SQL("CREATE INDEX ON %s (line)", SQL.identifier(ROWS_TABLE)))
         parts = [Markup("<h5>%s</h5>") % _("First lines of the file")]
         parts.append(
             self._html_table(
