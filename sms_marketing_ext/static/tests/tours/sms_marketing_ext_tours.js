@@ -147,6 +147,46 @@ function typeWithoutCommitting(text) {
     };
 }
 
+/** A step emptying the input under `trigger` as a user deleting its text would. */
+function clearInput(trigger) {
+    return {
+        content: `Clear ${trigger}`,
+        trigger,
+        run() {
+            const input = this.$anchor[0];
+            input.value = "";
+            input.dispatchEvent(new InputEvent("input", { bubbles: true }));
+            input.dispatchEvent(new Event("change", { bubbles: true }));
+        },
+    };
+}
+
+/** Click Suggest from company on a sender whose name is empty: the name comes back, nothing is refused. */
+function suggestFromCompany() {
+    return [
+        check("The name is empty", 'div[name="name"] input', {
+            async run() {
+                const input = () => document.querySelector('div[name="name"] input');
+                await waitUntil(() => input()?.value === "", () => `the name is "${input()?.value}"`);
+            },
+        }),
+        {
+            content: "Suggest from company",
+            trigger: ".o_sms_ext_suggest_sender",
+        },
+        checkInputValue("The company's suggestion is the name", 'div[name="name"] input', "TourFlora"),
+        check("No invalid field", ".o_form_view", {
+            async run() {
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                const refused = [...document.querySelectorAll(".o_notification, .o_field_invalid")];
+                if (refused.length) {
+                    throw new Error(`refused: ${refused.map((element) => element.textContent).join(" | ")}`);
+                }
+            },
+        }),
+    ];
+}
+
 function check(content, trigger, extra = {}) {
     return { content, trigger, isCheck: true, ...extra };
 }
@@ -720,17 +760,21 @@ registry.category("web_tour.tours").add("sms_ext_tour_sender_request", {
             content: "Request a sender",
             trigger: ".o_list_button_add, .o-kanban-button-new",
         },
-        // Issue 13 §11: Suggest from company works on a sender nobody has named yet.
+        // Issue 13 §11: Suggest from company works on a sender nobody has named yet, and on one whose
+        // name was cleared (the button used to save first: "Invalid fields: Sender").
         checkInputValue("A new sender starts with the company's suggestion", 'div[name="name"] input', "TourFlora"),
-        {
-            content: "Suggest from company",
-            trigger: 'button[name="action_suggest_from_company"]',
-        },
-        check("Suggested and saved, no invalid field", ".o_form_view .o_form_saved", {
-            extra_trigger: "body:not(:has(.o_notification:contains('Invalid fields')))",
-        }),
+        clearInput('div[name="name"] input'),
+        ...suggestFromCompany(),
         {
             content: "Name",
+            trigger: 'div[name="name"] input',
+            run: "text TourBrand",
+        },
+        ...stepUtils.saveForm(),
+        clearInput('div[name="name"] input'),
+        ...suggestFromCompany(),
+        {
+            content: "Name it again",
             trigger: 'div[name="name"] input',
             run: "text TourBrand",
         },
