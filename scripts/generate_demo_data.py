@@ -64,30 +64,32 @@ COUNTRIES = {
 
 # The scenario. Per country, the contacts of the newsletter (some also VIP; shuffled), each with
 # what the winter campaign did: (lists, outcome, how many) where outcome is
-#   "sent" delivered · "open:N" delivered and its link clicked N times · "pending" no report yet ·
+#   "sent" delivered · "open:N" delivered and its link clicked N times · "unreported" no report ever came:
+#   expired by the settle cron's give-up rule, as the crons leave a mailing sent days ago (never "pending",
+#   which the first cron run would expire) ·
 #   "not_delivered", "expired", "rejected" failed · "stop" delivered, then replied STOP ·
 #   "link_optout" delivered, then opted out through the link · "optout" opted out before (left out) ·
 #   "blacklist" on the imported STOP list before (left out).
 NL, BOTH = "newsletter", "newsletter+vip"
 ROLES = {
     "fr": [(NL, "sent", 36), (NL, "stop", 4), (NL, "link_optout", 5), (NL, "open:1", 11), (NL, "open:2", 2),
-           (NL, "open:3", 2), (NL, "pending", 4), (NL, "not_delivered", 4), (NL, "rejected", 4),
+           (NL, "open:3", 2), (NL, "unreported", 4), (NL, "not_delivered", 4), (NL, "rejected", 4),
            (NL, "blacklist", 4), (NL, "optout", 1),
            (BOTH, "sent", 8), (BOTH, "open:1", 2), (BOTH, "open:3", 1), (BOTH, "rejected", 2)],
-    "be": [(NL, "sent", 16), (NL, "open:1", 5), (NL, "open:2", 1), (NL, "pending", 2), (NL, "not_delivered", 1),
+    "be": [(NL, "sent", 16), (NL, "open:1", 5), (NL, "open:2", 1), (NL, "unreported", 2), (NL, "not_delivered", 1),
            (NL, "expired", 2), (NL, "rejected", 3), (NL, "optout", 1),
            (BOTH, "sent", 6), (BOTH, "open:1", 1), (BOTH, "open:2", 1), (BOTH, "open:3", 1)],
-    "it": [(NL, "sent", 27), (NL, "open:1", 11), (NL, "open:3", 1), (NL, "pending", 1), (NL, "optout", 1),
+    "it": [(NL, "sent", 27), (NL, "open:1", 11), (NL, "open:3", 1), (NL, "unreported", 1), (NL, "optout", 1),
            (BOTH, "sent", 4), (BOTH, "open:1", 2), (BOTH, "expired", 1), (BOTH, "rejected", 2)],
-    "de": [(NL, "sent", 20), (NL, "open:1", 3), (NL, "open:2", 2), (NL, "open:3", 1), (NL, "pending", 4),
+    "de": [(NL, "sent", 20), (NL, "open:1", 3), (NL, "open:2", 2), (NL, "open:3", 1), (NL, "unreported", 4),
            (NL, "not_delivered", 5), (NL, "expired", 2), (NL, "rejected", 1), (NL, "blacklist", 1),
            (NL, "optout", 1),
            (BOTH, "sent", 3), (BOTH, "open:1", 2), (BOTH, "not_delivered", 3), (BOTH, "rejected", 1),
            (BOTH, "blacklist", 1)],
-    "es": [(NL, "sent", 19), (NL, "open:1", 8), (NL, "open:3", 1), (NL, "pending", 2), (NL, "not_delivered", 3),
+    "es": [(NL, "sent", 19), (NL, "open:1", 8), (NL, "open:3", 1), (NL, "unreported", 2), (NL, "not_delivered", 3),
            (NL, "blacklist", 1), (NL, "optout", 1),
            (BOTH, "sent", 4), (BOTH, "open:1", 1)],
-    "uk": [(NL, "sent", 21), (NL, "open:1", 6), (NL, "pending", 2), (NL, "not_delivered", 1), (NL, "expired", 1),
+    "uk": [(NL, "sent", 21), (NL, "open:1", 6), (NL, "unreported", 2), (NL, "not_delivered", 1), (NL, "expired", 1),
            (NL, "rejected", 3), (NL, "blacklist", 1), (NL, "optout", 1),
            (BOTH, "sent", 4)],
 }
@@ -105,6 +107,12 @@ BOTS = [("nl", "40.77"), ("nl", "66.249"), ("nl", "52.114"), ("nl", "66.249"), (
 OPTOUT_REASONS = [f"mass_mailing.mailing_subscription_optout_data_{index}" for index in range(4)]
 FAILURES = {"not_delivered": ("error", "sms_not_delivered"), "expired": ("error", "sms_expired"),
             "rejected": ("bounce", "sms_rejected")}
+# What the settle cron (models/sms_gateway_settle.py, _sms_expire_batch) writes on a message still without a
+# final state past its gateway's "give up after" horizon (72 h, the demo gateway's): the campaign was sent
+# SENT_DAYS_AGO days ago, so its messages that never got a report are already expired, and the crons leave
+# the demo as it is.
+UNREPORTED_REASON = ("No delivery report and no final state from the gateway within the horizon: recorded as expired"
+                     " (72 h)")
 
 
 # The hand-written parts of the two files, as they are.
@@ -201,8 +209,9 @@ MAILINGS_XML = """\
         <field name="state">in_queue</field>
     </record>"""  # noqa: E501 - the XML as it is, long lines included
 TRACES_COMMENT = """\
-    <!-- One trace per recipient of the winter campaign: delivered, pending, failed, rejected,
-         and left out (missing or invalid number, blacklisted, opted out, duplicate). -->"""
+    <!-- One trace per recipient of the winter campaign: delivered, failed, rejected, expired (by the
+         operator's report, or by the settle cron when no report ever came), and left out (missing or
+         invalid number, blacklisted, opted out, duplicate). -->"""
 CLICKS_COMMENT = """\
     <!-- Clicks on the campaign's tracked link, each attributed to its recipient's trace. -->"""
 STOP_REPLY_COMMENT = """\
@@ -347,14 +356,14 @@ class Scenario:
         since: then the repeat would be a recipient of the next mailing), or of a blacklisted one."""
         if wanted == "blacklist":
             return outcome == "blacklist"
-        return outcome in ("sent", "pending", *FAILURES) or outcome.startswith("open:")
+        return outcome in ("sent", "unreported", *FAILURES) or outcome.startswith("open:")
 
     def draw_campaign(self):
         """Send and report times, uuids, clicks and opt-out dates, in contact order."""
         rng = self.rng
         for contact in self.contacts:
             outcome = contact["outcome"] or ""
-            if outcome in ("sent", "pending", "stop", "link_optout", *FAILURES) or outcome.startswith("open:"):
+            if outcome in ("sent", "unreported", "stop", "link_optout", *FAILURES) or outcome.startswith("open:"):
                 contact["uuid"] = f"{rng.getrandbits(128):032x}"
                 contact["sent_at"] = rng.randint(60, 900)  # seconds after 10:20, when the campaign started
             if outcome.startswith("open:"):
@@ -418,17 +427,20 @@ def trace_xml(contact):
         if contact["number"]:
             fields += [field("sms_number", contact["number"]), field("sms_country_code", country[1])]
     else:
-        status, failure = FAILURES.get(outcome, ("open" if outcome.startswith("open:") else
-                                                 "pending" if outcome == "pending" else "sent", None))
+        status, failure = FAILURES.get(outcome, ("open" if outcome.startswith("open:") else "sent", None))
+        if outcome == "unreported":
+            status, failure = "error", "sms_expired"
         fields.append(field("trace_status", status))
         if failure:
             fields.append(field("failure_type", failure))
+        if outcome == "unreported":
+            fields.append(field("failure_reason", UNREPORTED_REASON))
         minutes, seconds = divmod(20 * 60 + contact["sent_at"], 60)
         fields += [field("sms_number", contact["number"]), field("sms_country_code", country[1]),
                    field("sms_uuid", contact["uuid"]), field("sms_parts", str(PARTS)),
                    field("sms_credits", f"{round(country[3] * PARTS, 4):g}"), field("sms_attempts", "1"),
                    eval_field("sent_datetime", when(SENT_DAYS_AGO, 10, minutes, seconds))]
-        if status != "pending":  # the delivery report a minute later
+        if outcome != "unreported":  # the delivery report a minute later
             fields.append(eval_field("sms_report_date", when(SENT_DAYS_AGO, 10, minutes + 1, seconds)))
         if status == "open":
             clicks = contact["clicks"]

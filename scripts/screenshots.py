@@ -24,6 +24,7 @@ import requests
 import websocket
 
 WIDTH, HEIGHT = 1400, 900
+MOBILE_WIDTH, MOBILE_HEIGHT = 390, 844  # a phone (issue 13): Odoo's small-screen layout
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # Lines of a CSV file imported in the preview screenshot: good, national, duplicate and bad lines.
@@ -80,7 +81,7 @@ class Odoo:
 class Chromium:
     """Headless Chromium driven through the DevTools protocol."""
 
-    def __init__(self):
+    def __init__(self, width=WIDTH, height=HEIGHT, mobile=False):
         binary = next((shutil.which(name) for name in CHROMIUM_NAMES if shutil.which(name)), None)
         if not binary:
             raise SystemExit("Chromium not found (apt-get install chromium)")
@@ -92,7 +93,7 @@ class Chromium:
             [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--hide-scrollbars", "--force-device-scale-factor=1", f"--user-data-dir={self.profile}",
-             f"--window-size={WIDTH},{HEIGHT}", f"--remote-debugging-port={port}", "about:blank"],
+             f"--window-size={width},{height}", f"--remote-debugging-port={port}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         ws_url = None
@@ -111,7 +112,9 @@ class Chromium:
         self.send("Page.enable")
         self.send("Network.enable")
         self.send("Emulation.setDeviceMetricsOverride",
-                  width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
+                  width=width, height=height, deviceScaleFactor=1, mobile=mobile)
+        if mobile:
+            self.send("Emulation.setTouchEmulationEnabled", enabled=True, maxTouchPoints=5)
 
     def send(self, method, **params):
         message_id = next(self.ids)
@@ -152,6 +155,21 @@ class Chromium:
         self.wait_for(selector)
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
 
+    def click_header_button(self, label):
+        """Click the form header's button ``label``; on a phone Odoo folds them into its Action menu."""
+        self.wait_for(".o_form_view .o_statusbar_buttons")
+        if self.evaluate("Boolean(document.querySelector('.o_statusbar_buttons .dropdown-toggle'))"):
+            self.click(".o_statusbar_buttons .dropdown-toggle")
+            time.sleep(0.5)
+        found = self.evaluate(f"""(() => {{
+            const button = [...document.querySelectorAll('.o_statusbar_buttons button, .dropdown-menu button')]
+                .find((element) => element.textContent.trim() === {json.dumps(label)});
+            button?.click();
+            return Boolean(button);
+        }})()""")
+        if not found:
+            raise RuntimeError(f"no {label} button in the form's header")
+
     def goto(self, url):
         self.send("Page.navigate", url=url)
 
@@ -178,7 +196,7 @@ def form_url(base, action, model, res_id):
     return f"{base}/web#{urllib.parse.urlencode({'action': action, 'model': model, 'view_type': 'form', 'id': res_id})}"
 
 
-def take(url, db, out, login="admin", password="admin"):  # noqa: S107 - the demo database's documented login
+def take(url, db, out, login="admin", password="admin", mobile=False):  # noqa: S107 - the demo's documented login
     os.makedirs(out, exist_ok=True)
     odoo = Odoo(url, db, login, password)
     host = urllib.parse.urlsplit(odoo.url).hostname
@@ -192,7 +210,7 @@ def take(url, db, out, login="admin", password="admin"):  # noqa: S107 - the dem
         raise SystemExit(f"the demo data is missing from {db}: {', '.join(missing)}")
     has_analytics = odoo.ref("sms_marketing_ext.link_tracker_click_action_sms")
 
-    browser = Chromium()
+    browser = Chromium(MOBILE_WIDTH, MOBILE_HEIGHT, mobile=True) if mobile else Chromium()
     try:
         browser.send("Network.setCookie", name="session_id", value=odoo.session_id, domain=host, path="/")
         sms_action = "mass_mailing_sms.mailing_mailing_action_sms"
@@ -204,7 +222,7 @@ def take(url, db, out, login="admin", password="admin"):  # noqa: S107 - the dem
 
         # 2. The recipients check of the scheduled mailing (both lists: invalid, duplicates, opt-outs...).
         browser.goto(form_url(odoo.url, sms_action, "mailing.mailing", ids["sms_demo_mailing_scheduled"]))
-        browser.click('button[name="action_sms_check_recipients"]')
+        browser.click_header_button("Check recipients")
         browser.wait_for(".modal .o_sms_ext_audience")
         browser.screenshot(os.path.join(out, "check_recipients.png"))
 
@@ -233,9 +251,7 @@ def take(url, db, out, login="admin", password="admin"):  # noqa: S107 - the dem
         # 7. CSV import preview (nothing is imported: the wizard stops at the preview).
         browser.goto(form_url(odoo.url, "mass_mailing_sms.mailing_list_action_sms", "mailing.list",
                               ids["sms_demo_list_newsletter"]))
-        browser.wait_for(".o_form_view .o_statusbar_buttons")
-        browser.evaluate("""[...document.querySelectorAll('.o_statusbar_buttons button')]
-            .find((button) => button.textContent.trim() === 'Import numbers').click()""")
+        browser.click_header_button("Import numbers")
         browser.wait_for('.modal div[name="file_data"] .o_select_file_button')
         browser.evaluate("""(() => {
             const input = document.querySelector('.modal div[name="file_data"] input.o_input_file');
@@ -267,8 +283,10 @@ def main():
     parser.add_argument("--password", default="admin")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       "docs", "screenshots"))
+    parser.add_argument("--mobile", action="store_true",
+                        help=f"as a phone ({MOBILE_WIDTH}x{MOBILE_HEIGHT}, touch), not a desktop ({WIDTH}x{HEIGHT})")
     args = parser.parse_args()
-    take(args.url, args.db, args.out, args.login, args.password)
+    take(args.url, args.db, args.out, args.login, args.password, args.mobile)
 
 
 if __name__ == "__main__":

@@ -319,7 +319,8 @@ class SmsSender(models.Model):
         elif state == "refused":
             self.sudo().refusal_reason = reason or _("Refused by the operator.")
             self.sudo().action_refuse()
-        self.message_post(body=_("State set by the operator: %s.", state))
+        labels = dict(self._fields["state"]._description_selection(self.env))
+        self.message_post(body=_("State set by the operator: %s.", labels.get(state, state)))
         return True
 
     def action_reset_draft(self):
@@ -332,13 +333,21 @@ class SmsSender(models.Model):
         for sender in self:
             if sender.state not in ("draft", "refused"):
                 raise UserError(_("Only a draft sender can be renamed."))
-            suggestion = sender_tools.suggest_alphanumeric_sender(sender.company_id.name)
-            if not suggestion:
-                raise UserError(
-                    _("The company name %s gives no valid alphanumeric sender: type one.", sender.company_id.name)
-                )
+            suggestion = self.sms_suggest_name(sender.company_id.id)
             sender.write({"name": suggestion, "sender_type": sender_tools.ALPHANUMERIC})
         return True
+
+    @api.model
+    def sms_suggest_name(self, company_id=False):
+        """The alphanumeric sender "Suggest from company" proposes for ``company_id`` (else the
+        current company), read with the caller's rights. The form's button (widget
+        ``sms_ext_suggest_sender``) puts it in the unsaved record: no save first, so that an
+        empty name never blocks it ("Invalid fields: Sender", issue 13 §11)."""
+        company = self.env["res.company"].browse(company_id) if company_id else self.env.company
+        suggestion = sender_tools.suggest_alphanumeric_sender(company.name)
+        if not suggestion:
+            raise UserError(_("The company name %s gives no valid alphanumeric sender: type one.", company.name))
+        return suggestion
 
     @api.model
     def _get_default_sender(self, company=None):

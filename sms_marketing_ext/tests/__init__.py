@@ -12,6 +12,7 @@ from . import test_sms_counter_browser
 from . import test_sms_delivery
 from . import test_sms_delivery_processes
 from . import test_sms_delivery_tools
+from . import test_sms_demo_data
 from . import test_sms_dropin
 from . import test_sms_gateway
 from . import test_sms_gateway_api

@@ -99,6 +99,27 @@ class TestSmsSender(SmsMarketingUsersMixin, SmsSenderMixin, TransactionCase):
         sender.action_suggest_from_company()
         self.assertEqual(sender.name, "Cafe du")
 
+    def test_suggest_name_without_saving(self):
+        """Issue 13 §11: the form's Suggest from company asks the name without saving the sender
+        (whose name may be empty), for the company on the form."""
+        self.env.company.name = "Café du Marché"
+        other = self.env["res.company"].create({"name": "Boulangerie Paul"})
+        Sender = self.env["sms.sender"].with_user(self.user_marketing)
+        self.assertEqual(Sender.sms_suggest_name(), "Cafe du")
+        self.assertEqual(Sender.sms_suggest_name(self.env.company.id), "Cafe du")
+        self.assertEqual(Sender.sudo().sms_suggest_name(other.id), "Boulangerie")
+        self.env.company.name = "1234 5678"
+        with self.assertRaisesRegex(UserError, "gives no valid alphanumeric sender"):
+            Sender.sms_suggest_name()
+
+    def test_operator_decision_is_told_in_words(self):
+        """Issue 13 §11: the chatter names the operator's decision as the form does, not its raw key."""
+        sender = self._create_sender("Operated", state="submitted")
+        sender._sms_operator_decision("approved")
+        self.assertEqual(sender.state, "approved")
+        bodies = sender.message_ids.mapped("body")
+        self.assertTrue(any("State set by the operator: Approved." in body for body in bodies), bodies)
+
     def test_single_default_per_company(self):
         first = self._create_sender("First", is_default=True)
         second = self._create_sender("Second")

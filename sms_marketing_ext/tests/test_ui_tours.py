@@ -4,7 +4,7 @@ import unittest
 import urllib.parse
 from datetime import datetime
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, common, tagged
 
 from odoo.addons.mail.tests.common import mail_new_test_user
 
@@ -15,8 +15,7 @@ from .prism_process import API_SPEC, PRICING_SPEC, PrismProcess
 TOKEN = "tour-token"  # noqa: S105 - account of the throw-away test gateway
 
 
-@tagged("post_install", "-at_install", "sms_ext_tours")
-class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, HttpCase):
+class UiToursCase(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, SmsMailingMixin, HttpCase):
     """The web client end to end, in headless Chromium (static/tests/tours/), with the project's
     real local gateway behind the default gateway (test send, recipients check and cost estimate)."""
 
@@ -43,6 +42,11 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
             return super().start_tour(url_path, tour_name, **kwargs)
         except unittest.SkipTest as exc:
             self.fail(f"The browser tour {tour_name} could not run (headless Chromium): {exc}")
+
+
+@tagged("post_install", "-at_install", "sms_ext_tours")
+class TestUiTours(UiToursCase):
+    """The journeys at a desktop's size (Odoo's default for tours, 1366x768)."""
 
     def test_marketing_user_writes_tests_and_schedules_a_mailing(self):
         self.start_tour("/web", "sms_ext_tour_marketing_mailing", login=self.user_marketing.login)
@@ -312,3 +316,39 @@ class TestUiTours(LocalGatewayMixin, SmsMarketingUsersMixin, SmsSenderMixin, Sms
         clicks.invalidate_recordset(["create_date"])
         # Issue 13 §10: a marketer (SMS Marketing / User), not only an administrator, finds it in the menu.
         self.start_tour("/web", "sms_ext_tour_link_analytics", login=self.user_marketing.login)
+
+
+@tagged("post_install", "-at_install", "sms_ext_tours")
+class TestUiToursMobile(UiToursCase):
+    """The main journeys on a phone's screen (issue 13: 390x844, touch): Odoo's small-screen layout,
+    where nothing may stick out of the screen."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def start_tour(self, url_path, tour_name, **kwargs):
+        # Headless Chromium makes no window narrower than 500 px: the phone's width is emulated
+        # through the DevTools protocol, in every browser the tour opens.
+        width, height = (int(size) for size in self.browser_size.split("x"))
+
+        class PhoneBrowser(common.ChromeBrowser):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                self._websocket_request("Emulation.setDeviceMetricsOverride", params={
+                    "width": width, "height": height, "deviceScaleFactor": 1, "mobile": True,
+                })
+
+        self.patch(common, "ChromeBrowser", PhoneBrowser)
+        return super().start_tour(url_path, tour_name, **kwargs)
+
+    def test_mobile_journeys(self):
+        self.env.company.name = "TourFlora Ltd"  # what "Suggest from company" starts from
+        # A long address without hyphens (where lines can break): the opt-out footer must wrap, not run
+        # off a phone's screen.
+        self.env["ir.config_parameter"].set_param("web.base.url", "https://smsmarketing.tourflorashopexample.com")
+        self.start_tour("/web", "sms_ext_tour_mobile", login=self.user_marketing.login)
+        mailing = self.env["mailing.mailing"].search([("subject", "=", "Tour mobile mailing")])
+        self.assertEqual(len(mailing), 1)
+        self.assertTrue(mailing.sms_cost_date, "the estimate was made from the phone")
+        self.assertFalse(self.env["sms.sender"].search([("name", "=", "TourFlora")]), "the new sender was discarded")
+        self.assertEqual(len(self.import_list.subscription_ids), 3)

@@ -684,8 +684,9 @@ class MailingListSmsImport(models.TransientModel):
             for row in rows
         )
         return Markup(
-            '<table class="table table-sm table-striped o_sms_import_table">'
-            "<thead><tr>%s</tr></thead><tbody>%s</tbody></table>"
+            # Scrolls sideways on a phone instead of running off its screen.
+            '<div class="table-responsive"><table class="table table-sm table-striped o_sms_import_table">'
+            "<thead><tr>%s</tr></thead><tbody>%s</tbody></table></div>"
         ) % (head, body)
 
     def _preview_html(self, analysis):

@@ -147,6 +147,46 @@ function typeWithoutCommitting(text) {
     };
 }
 
+/** A step emptying the input under `trigger` as a user deleting its text would. */
+function clearInput(trigger) {
+    return {
+        content: `Clear ${trigger}`,
+        trigger,
+        run() {
+            const input = this.$anchor[0];
+            input.value = "";
+            input.dispatchEvent(new InputEvent("input", { bubbles: true }));
+            input.dispatchEvent(new Event("change", { bubbles: true }));
+        },
+    };
+}
+
+/** Click Suggest from company on a sender whose name is empty: the name comes back, nothing is refused. */
+function suggestFromCompany() {
+    return [
+        check("The name is empty", 'div[name="name"] input', {
+            async run() {
+                const input = () => document.querySelector('div[name="name"] input');
+                await waitUntil(() => input()?.value === "", () => `the name is "${input()?.value}"`);
+            },
+        }),
+        {
+            content: "Suggest from company",
+            trigger: ".o_sms_ext_suggest_sender",
+        },
+        checkInputValue("The company's suggestion is the name", 'div[name="name"] input', "TourFlora"),
+        check("No invalid field", ".o_form_view", {
+            async run() {
+                await new Promise((resolve) => setTimeout(resolve, 300));
+                const refused = [...document.querySelectorAll(".o_notification, .o_field_invalid")];
+                if (refused.length) {
+                    throw new Error(`refused: ${refused.map((element) => element.textContent).join(" | ")}`);
+                }
+            },
+        }),
+    ];
+}
+
 function check(content, trigger, extra = {}) {
     return { content, trigger, isCheck: true, ...extra };
 }
@@ -720,17 +760,21 @@ registry.category("web_tour.tours").add("sms_ext_tour_sender_request", {
             content: "Request a sender",
             trigger: ".o_list_button_add, .o-kanban-button-new",
         },
-        // Issue 13 §11: Suggest from company works on a sender nobody has named yet.
+        // Issue 13 §11: Suggest from company works on a sender nobody has named yet, and on one whose
+        // name was cleared (the button used to save first: "Invalid fields: Sender").
         checkInputValue("A new sender starts with the company's suggestion", 'div[name="name"] input', "TourFlora"),
-        {
-            content: "Suggest from company",
-            trigger: 'button[name="action_suggest_from_company"]',
-        },
-        check("Suggested and saved, no invalid field", ".o_form_view .o_form_saved", {
-            extra_trigger: "body:not(:has(.o_notification:contains('Invalid fields')))",
-        }),
+        clearInput('div[name="name"] input'),
+        ...suggestFromCompany(),
         {
             content: "Name",
+            trigger: 'div[name="name"] input',
+            run: "text TourBrand",
+        },
+        ...stepUtils.saveForm(),
+        clearInput('div[name="name"] input'),
+        ...suggestFromCompany(),
+        {
+            content: "Name it again",
             trigger: 'div[name="name"] input',
             run: "text TourBrand",
         },
@@ -1220,5 +1264,240 @@ registry.category("web_tour.tours").add("sms_ext_tour_counter_follows_gateway", 
         counterShows("Back to the text alone", 0),
         { content: "Discard the new mailing", trigger: ".o_form_button_cancel" },
         check("Back to the mailings, nothing saved", ".o_kanban_view, .o_list_view"),
+    ],
+});
+
+// ------------------------------------------------------------------------------------------------
+// Issue 13: the main journeys on a phone (390×844, tests/test_ui_tours.py TestUiToursMobile): the
+// mailing form and its counter, Check recipients, the senders kanban and form, the mailing lists
+// and the number import. Odoo folds the form's header buttons into its Action menu there.
+// ------------------------------------------------------------------------------------------------
+
+/** Nothing in `scope` sticks out of the screen (horizontal scrollers, such as tables, excepted). */
+function fitsTheScreen(content, scope) {
+    return check(content, scope, {
+        run() {
+            // What Odoo lays out to scroll sideways on a phone: tables, tabs, kanban columns, the statusbar.
+            const sideways = ".table-responsive, .o_list_renderer, .o_notebook_headers, .o_kanban_renderer, " +
+                ".o_statusbar_status, .o_x2m_control_panel";
+            const scrolls = (element) => Boolean(element.closest(sideways));
+            const width = document.documentElement.clientWidth;
+            const outside = [...this.$anchor[0].querySelectorAll("*")].filter((element) => {
+                const rect = element.getBoundingClientRect();
+                return rect.width > 0 && rect.height > 0 && rect.right > width + 1 && !scrolls(element);
+            });
+            // The deepest ones name the culprit.
+            const culprits = outside.filter((element) => !outside.some((other) => other !== element && element.contains(other)));
+            if (culprits.length) {
+                throw new Error(
+                    `${content}: ${culprits.length} elements stick out of the ${width}px screen, e.g. ` +
+                        culprits.slice(0, 3).map((element) => element.outerHTML.slice(0, 160)).join(" | ")
+                );
+            }
+        },
+    });
+}
+
+/** `element`'s text sits on one line (one distinct top among its text boxes). */
+function onOneLine(content, trigger) {
+    return check(content, trigger, {
+        run() {
+            const walker = document.createTreeWalker(this.$anchor[0], NodeFilter.SHOW_TEXT);
+            const tops = new Set();
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                const range = document.createRange();
+                range.selectNodeContents(node);
+                for (const rect of range.getClientRects()) {
+                    if (rect.width > 0) {
+                        tops.add(Math.round(rect.top));
+                    }
+                }
+            }
+            if (tops.size !== 1) {
+                throw new Error(`${content}: ${tops.size} lines`);
+            }
+        },
+    });
+}
+
+/** Click a button of the form's header: on a phone, from the Action menu. */
+function headerButton(content, name) {
+    return [
+        {
+            content: "Open the Action menu",
+            trigger: ".o_statusbar_buttons .dropdown-toggle",
+            mobile: true,
+        },
+        {
+            content,
+            trigger: `button[name="${name}"]`,
+        },
+    ];
+}
+
+registry.category("web_tour.tours").add("sms_ext_tour_mobile", {
+    test: true,
+    url: "/web#action=mass_mailing_sms.mailing_mailing_action_sms",
+    steps: () => [
+        check("The phone layout is on", ".o_web_client", {
+            run() {
+                if (window.innerWidth > 400) {
+                    throw new Error(`the screen is ${window.innerWidth}px wide, not a phone's`);
+                }
+            },
+        }),
+        {
+            content: "Create an SMS mailing",
+            trigger: ".o_list_button_add, .o-kanban-button-new",
+        },
+        {
+            content: "Title",
+            trigger: 'div[name="sms_subject"] input',
+            run: "text Tour mobile mailing",
+        },
+        // On a phone, Odoo picks records in a full-screen dialog rather than a dropdown.
+        {
+            content: "Choose the mailing lists",
+            trigger: 'div[name="contact_list_ids"] input',
+        },
+        {
+            content: "Pick Tour list",
+            trigger: '.o_kanban_record:contains("Tour list")', // looked up in the dialog
+        },
+        check("The list is selected", 'div[name="contact_list_ids"] .o_tag:contains("Tour list")', {
+            extra_trigger: "body:not(:has(.modal))",
+        }),
+        typeWithoutCommitting(`${EMOJI_TEXT} https://shop.example.com/spring`),
+        check(
+            "The counter follows the typing",
+            '.o_sms_ext_counter:has(.o_sms_ext_encoding[data-encoding="ucs2"]) .o_sms_ext_non_gsm:contains("🌸")'
+        ),
+        {
+            content: "Commit the text",
+            trigger: 'div[name="body_plaintext"] textarea',
+            run: `text ${EMOJI_TEXT} https://shop.example.com/spring`,
+        },
+        check("The opt-out footer is shown", '.o_sms_ext_optout_footer div[name="sms_optout_footer_text"]:contains("/sms/o/")'),
+        fitsTheScreen("The SMS content fits the phone's screen", ".o_form_sheet"),
+        {
+            content: "Estimate the cost (saves the mailing)",
+            trigger: 'button[name="action_sms_estimate_cost"]',
+        },
+        check("Estimated", ".o_sms_ext_cost_date:visible"),
+        onOneLine("The estimate's date is on one line", ".o_sms_ext_cost_date"),
+        onOneLine("Estimate cost is on one line", 'button[name="action_sms_estimate_cost"]'),
+        fitsTheScreen("The estimate fits the phone's screen", ".o_form_sheet"),
+        {
+            content: "Open the Settings tab",
+            trigger: '.o_notebook .nav-link[name="settings"]',
+        },
+        check("The message-class help is under Message class", '.o_sms_ext_class_help:visible'),
+        fitsTheScreen("The settings fit the phone's screen", ".o_form_sheet"),
+        ...headerButton("Check recipients", "action_sms_check_recipients"),
+        check(
+            "3 of the 4 contacts of the list will receive it",
+            '.o_sms_ext_audience:has(.o_sms_ext_audience_valid:contains("3")):has(.o_sms_ext_audience_total:contains("4"))'
+        ),
+        fitsTheScreen("The recipients check fits the phone's screen", ".modal-content"),
+        {
+            content: "Close the recipients dialog",
+            trigger: '.modal-footer button:contains("Close")',
+        },
+        check("The dialog is closed", "body:not(:has(.modal))"),
+
+        // The senders: kanban by state, then a new one.
+        {
+            content: "Go to the senders",
+            trigger: ".o_form_view",
+            run() {
+                window.location.hash = "action=sms_marketing_ext.sms_sender_action&view_type=kanban";
+            },
+        },
+        check("Columns: Draft, Submitted, Approved, Refused", ".o_kanban_view .o_kanban_group", {
+            async run() {
+                const titles = () =>
+                    [...document.querySelectorAll(".o_kanban_view .o_kanban_group .o_column_title")].map((title) =>
+                        title.textContent.trim()
+                    );
+                await waitUntil(
+                    () => titles().join() === "Draft,Submitted,Approved,Refused",
+                    () => `kanban columns: ${titles().join(", ")}`
+                );
+            },
+        }),
+        check("The sender's card is in its column", '.o_kanban_group:contains("Approved") .o_kanban_record:contains("TourShop")'),
+        {
+            content: "Request a sender",
+            trigger: ".o-kanban-button-new, .o_list_button_add",
+        },
+        checkInputValue("The company's suggestion", 'div[name="name"] input', "TourFlora"),
+        clearInput('div[name="name"] input'),
+        ...suggestFromCompany(),
+        onOneLine("Suggest from company is on one line", ".o_sms_ext_suggest_sender"),
+        check("The name keeps room to type", 'div[name="name"] input', {
+            run() {
+                const width = this.$anchor[0].getBoundingClientRect().width;
+                if (width < 150) {
+                    throw new Error(`the sender's name input is ${width}px wide`);
+                }
+            },
+        }),
+        fitsTheScreen("The sender form fits the phone's screen", ".o_form_sheet"),
+        {
+            content: "Discard the new sender",
+            trigger: ".o_form_button_cancel",
+        },
+
+        // The mailing lists and the number import.
+        {
+            content: "Go to the mailing lists",
+            trigger: "body",
+            run() {
+                window.location.hash = "action=mass_mailing_sms.mailing_list_action_sms";
+            },
+        },
+        // On a phone, Odoo's mailing-list cards show no buttons (stock hides them below the md size):
+        // the list's form has Import numbers, in its Action menu.
+        {
+            content: "Open the list",
+            trigger: '.o_kanban_record:contains("Tour import list")',
+        },
+        check("The list is open", '.o_breadcrumb .active:contains("Tour import list")'),
+        {
+            content: "Open the Action menu",
+            trigger: ".o_statusbar_buttons .dropdown-toggle",
+        },
+        {
+            content: "Import numbers",
+            trigger: '.o_statusbar_buttons button:contains("Import numbers"), .dropdown-menu button:contains("Import numbers")',
+        },
+        uploadFile("file_data", "contacts.csv", CSV_WITH_BAD_LINES, "text/csv"),
+        checkInputValue("The file is chosen", 'div[name="file_data"] input.o_input', "contacts.csv"),
+        {
+            content: "Preview",
+            trigger: '.modal-footer button[name="action_preview"]',
+        },
+        check("3 valid new numbers", 'div[name="new_count"]:contains("3")'),
+        check("The rejected lines are listed", 'div[name="preview_html"]:contains("call me maybe")'),
+        fitsTheScreen("The preview fits the phone's screen", ".modal-content"),
+        {
+            content: "Import",
+            trigger: '.modal-footer button[name="action_import"]',
+        },
+        check("The result is reported", '.o_notification:contains("Phone numbers imported")', {
+            extra_trigger: "body:not(:has(.modal))",
+        }),
+
+        // A list view: the SMS mailings.
+        {
+            content: "Go to the SMS mailings' list",
+            trigger: "body",
+            run() {
+                window.location.hash = "action=mass_mailing_sms.mailing_mailing_action_sms&view_type=list";
+            },
+        },
+        check("The mailing is listed", '.o_list_view .o_data_row:contains("Tour mobile mailing"), ' +
+            '.o_kanban_view .o_kanban_record:contains("Tour mobile mailing")'),
+        fitsTheScreen("The mailings fit the phone's screen", ".o_action_manager"),
     ],
 });
