@@ -3,7 +3,7 @@
     "name": "SMS Marketing Extended",
     "summary": "SMS campaigns at scale: exact GSM counting, approved senders, "
     "credit-checked exactly-once delivery, tracked links and consent",
-    "version": "17.0.1.1.0",
+    "version": "17.0.1.2.0",
     "category": "Marketing/SMS Marketing",
     "website": "https://github.com/sms-marketing-ext/sms_marketing_ext",
     "author": "sms_marketing_ext contributors",
